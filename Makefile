@@ -1,0 +1,40 @@
+# Set-up and everyday commands. Every target creates .venv (Python 3.11) on first use and
+# reinstalls only when setup.py or constraints.txt changed.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DATA_DIR ?= data/synthetic
+OUTPUT_DIR ?= output
+
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+
+.PHONY: install demo test lint format bench clean
+
+install: $(STAMP)
+
+$(STAMP): setup.py constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m lavis_syncmask.demo --data-dir $(DATA_DIR) --output-dir $(OUTPUT_DIR)/demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check lavis_syncmask tests benchmarks setup.py
+	$(VENV)/bin/ruff format --check lavis_syncmask tests benchmarks setup.py
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format lavis_syncmask tests benchmarks setup.py
+	$(VENV)/bin/ruff check --fix lavis_syncmask tests benchmarks setup.py
+
+test: lint
+	$(PY) -m pytest -q tests
+
+bench: $(STAMP)
+	for script in benchmarks/bench_*.py; do $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) $(OUTPUT_DIR) $(DATA_DIR)

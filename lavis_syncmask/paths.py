@@ -1,0 +1,49 @@
+"""Where the plugin's own files live, and how data paths in configs are resolved.
+
+LAVIS joins relative config paths to its installed `lavis/` folder; a plugin must hand it
+absolute paths built from its own location, and resolve user data paths itself.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+CONFIG_DIR = PACKAGE_DIR / "configs"
+
+#: Environment variable naming the folder that relative data paths in configs are joined to.
+DATA_ROOT_ENV = "SYNCMASK_DATA_ROOT"
+#: Used when neither the config's `data_root` key nor the environment variable is set.
+DEFAULT_DATA_ROOT = "data/synthetic"
+
+
+def config_path(*parts: str) -> str:
+    """Absolute path of a yaml shipped inside the package, e.g. ``config_path("models", "x.yaml")``."""
+    return str(CONFIG_DIR.joinpath(*parts))
+
+
+def data_root(configured: str | os.PathLike[str] | None = None) -> Path:
+    """The data root: the config's ``data_root`` key, else ``$SYNCMASK_DATA_ROOT``, else
+    ``data/synthetic``; relative roots are taken from the current working directory."""
+    root = configured or os.environ.get(DATA_ROOT_ENV) or DEFAULT_DATA_ROOT
+    return Path(root).expanduser().resolve()
+
+
+def resolve_data_path(
+    path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None
+) -> Path:
+    """An absolute path stays; a relative one is joined to :func:`data_root`."""
+    candidate = Path(path).expanduser()
+    return candidate if candidate.is_absolute() else data_root(root) / candidate
+
+
+def require_file(path: Path, config_key: str) -> Path:
+    """Fail with one clear message naming the missing path and the key that points to it."""
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} does not exist (set by config key `{config_key}`). Nothing is downloaded: "
+            f"put the file there, or point `{config_key}` / `data_root` / ${DATA_ROOT_ENV} at it. "
+            "For the synthetic catalogue run `python -m lavis_syncmask.data.synthetic --out DIR`."
+        )
+    return path
