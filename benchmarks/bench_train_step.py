@@ -1,0 +1,166 @@
+"""Training-step cost of SyncMask masks against random masks, and of MIM, measured side by side.
+
+Each configuration trains the same model size on the same random batches; step times are
+interleaved (A, B, A, B, ...) so machine noise hits both alike, and the median is compared.
+Peak memory is the peak resident-set growth during the steps, measured in a fresh subprocess
+per configuration on CPU (torch.cuda.max_memory_allocated on GPU).
+
+    python benchmarks/bench_train_step.py [--sizes tiny small] [--steps 20] [--device cpu]
+
+Targets (issue 3): syncmask / random step time <= 1.05, peak memory ratio <= 1.05.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+SIZES = {
+    # tiny = the shipped tiny preset at 128 px; small = 4x wider, 2x deeper, at 256 px.
+    "tiny": {"image_size": 128},
+    "small": {
+        "image_size": 256,
+        "vision_width": 256,
+        "vision_depth": 6,
+        "vision_heads": 8,
+        "text_width": 256,
+        "text_layers": 3,
+        "fusion_layers": 3,
+        "text_heads": 8,
+        "text_intermediate": 1024,
+        "embed_dim": 128,
+        "mim_decoder_dim": 128,
+    },
+}
+VARIANTS = {
+    "syncmask": {"strategy": "syncmask"},
+    "random": {"strategy": "random"},
+    "syncmask_no_mim": {"strategy": "syncmask", "use_mim": False},
+}
+
+
+def build(size: str, variant: str, vocab: Path, device: str):
+    from model_fixtures import tiny_config
+
+    from lavis_syncmask.models.syncmask_fashion import SyncMaskFashion
+
+    torch.manual_seed(0)
+    cfg = tiny_config(vocab, **SIZES[size], **VARIANTS[variant], queue_size=256)
+    model = SyncMaskFashion.from_config(cfg).to(device).train()
+    return model, torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+
+def step(model, optimizer, samples) -> None:
+    out = model(samples)
+    optimizer.zero_grad(set_to_none=True)
+    out.loss.backward()
+    optimizer.step()
+
+
+def make_batch(size: str, batch_size: int, device: str) -> dict:
+    from model_fixtures import batch
+
+    samples = batch(batch_size, seed=0, image_size=SIZES[size]["image_size"])
+    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in samples.items()}
+
+
+def time_pair(size: str, a: str, b: str, args, vocab: Path) -> dict[str, float]:
+    models = {v: build(size, v, vocab, args.device) for v in (a, b)}
+    samples = make_batch(size, args.batch_size, args.device)
+    times: dict[str, list[float]] = {a: [], b: []}
+    for i in range(args.warmup + args.steps):
+        for variant in (a, b) if i % 2 == 0 else (b, a):
+            if args.device == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            step(*models[variant], samples)
+            if args.device == "cuda":
+                torch.cuda.synchronize()
+            if i >= args.warmup:
+                times[variant].append(time.perf_counter() - start)
+    return {v: statistics.median(t) for v, t in times.items()}
+
+
+def peak_memory(size: str, variant: str, args, vocab: Path) -> float:
+    """Peak memory growth (MiB) over a few steps, in a fresh process."""
+    code = (
+        "import sys, json, resource, torch; sys.path.insert(0, %r);"
+        "import bench_train_step as b;"
+        "from argparse import Namespace;"
+        "m, o = b.build(%r, %r, b.Path(%r), %r);"
+        "s = b.make_batch(%r, %d, %r);"
+        "b.step(m, o, s);"
+        "torch.cuda.reset_peak_memory_stats() if %r == 'cuda' else None;"
+        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
+        "[b.step(m, o, s) for _ in range(3)];"
+        "peak = torch.cuda.max_memory_allocated() / 2**20 if %r == 'cuda' else "
+        "(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024;"
+        "print(json.dumps(peak))"
+    ) % (
+        str(Path(__file__).parent),
+        size,
+        variant,
+        str(vocab),
+        args.device,
+        size,
+        args.batch_size,
+        args.device,
+        args.device,
+        args.device,
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", nargs="+", default=["tiny", "small"], choices=list(SIZES))
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    from model_fixtures import write_vocab
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    print(f"machine: {platform.platform()}, {torch.get_num_threads()} threads, {args.device}")
+    print(f"commit: {commit.stdout.strip() or 'unknown'}; config: {vars(args)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        vocab = write_vocab(Path(tmp))
+        results = {}
+        for size in args.sizes:
+            t = time_pair(size, "syncmask", "random", args, vocab)
+            m = time_pair(size, "syncmask", "syncmask_no_mim", args, vocab)
+            mem = {v: peak_memory(size, v, args, vocab) for v in ("syncmask", "random")}
+            results[size] = {"time_s": t, "mim_pair_time_s": m, "peak_mib": mem}
+            print(
+                f"[{size}] step syncmask {t['syncmask'] * 1e3:.1f} ms, random "
+                f"{t['random'] * 1e3:.1f} ms, ratio {t['syncmask'] / t['random']:.3f} "
+                f"(target <= 1.05)"
+            )
+            print(
+                f"[{size}] with MIM {m['syncmask'] * 1e3:.1f} ms, without MIM "
+                f"{m['syncmask_no_mim'] * 1e3:.1f} ms, ratio "
+                f"{m['syncmask'] / m['syncmask_no_mim']:.3f}"
+            )
+            print(
+                f"[{size}] peak memory syncmask {mem['syncmask']:.1f} MiB, random "
+                f"{mem['random']:.1f} MiB, ratio {mem['syncmask'] / max(mem['random'], 1e-9):.3f}"
+                " (target <= 1.05)"
+            )
+        print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The `syncmask_fashion` model and its parts."""

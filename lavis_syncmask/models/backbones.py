@@ -1,0 +1,163 @@
+"""The ALBEF-style encoders of `syncmask_fashion`, built from LAVIS's own blocks
+(`lavis.models.vit`, `lavis.models.med`), and the two things LAVIS's versions lack for SyncMask:
+encoding an image with some patches replaced by a mask token (MIM), and capturing the fusion
+layers' cross-attention probabilities without gradients (the teacher's masks, method.md §3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from lavis.models.med import BertConfig, BertForMaskedLM
+from lavis.models.vit import VisionTransformerEncoder, interpolate_pos_embed
+from torch import nn
+
+from lavis_syncmask.models.config import BackboneConfig, InitConfig
+
+
+def build_vision_encoder(cfg: BackboneConfig) -> VisionTransformerEncoder:
+    if cfg.image_size % cfg.patch_size:
+        raise ValueError(f"image_size {cfg.image_size} is not a multiple of {cfg.patch_size}")
+    vit = VisionTransformerEncoder(
+        img_size=cfg.image_size,
+        patch_size=cfg.patch_size,
+        embed_dim=cfg.vision_width,
+        depth=cfg.vision_depth,
+        num_heads=cfg.vision_heads,
+        drop_path_rate=cfg.vit_drop_path_rate,
+        use_grad_checkpointing=cfg.vit_grad_ckpt,
+    )
+    vit.vision_width = cfg.vision_width
+    return vit
+
+
+def bert_config(cfg: BackboneConfig, vocab_size: int) -> BertConfig:
+    return BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=cfg.text_width,
+        num_hidden_layers=cfg.text_layers + cfg.fusion_layers,
+        num_attention_heads=cfg.text_heads,
+        intermediate_size=cfg.text_intermediate,
+        max_position_embeddings=512,
+        fusion_layer=cfg.text_layers,
+        encoder_width=cfg.vision_width,
+        add_cross_attention=True,
+        add_type_embeddings=False,
+    )
+
+
+def build_text_encoder(cfg: BackboneConfig, vocab_size: int) -> BertForMaskedLM:
+    return BertForMaskedLM(bert_config(cfg, vocab_size))
+
+
+def encode_image(
+    vit: VisionTransformerEncoder,
+    images: torch.Tensor,
+    patch_mask: torch.Tensor | None = None,
+    mask_token: torch.Tensor | None = None,
+    drop_masked: bool = False,
+) -> torch.Tensor:
+    """ViT tokens `(B, 1 + P, D)` of `images` `(B, 3, H, W)`.
+
+    With `patch_mask` `(B, P)` bool, masked patch embeddings are replaced by `mask_token` `(D,)`
+    before the position embeddings (BEiT/SimMIM style), or, with `drop_masked`, removed so the
+    encoder sees only visible patches (MAE style; every row must mask the same number of
+    patches, which SyncMask's exact budget guarantees) and `(B, 1 + P_visible, D)` comes out.
+    """
+    x = vit.patch_embed(images)
+    pos = vit.pos_embed[:, : x.size(1) + 1]
+    if patch_mask is not None and not drop_masked:
+        if mask_token is None:
+            raise ValueError("a patch_mask needs a mask_token unless drop_masked is set")
+        x = torch.where(patch_mask.unsqueeze(-1), mask_token.to(x.dtype), x)
+    x = x + pos[:, 1:]
+    if patch_mask is not None and drop_masked:
+        keep = (~patch_mask).sum(1)
+        if not torch.all(keep == keep[0]):
+            raise ValueError("drop_masked needs the same number of masked patches in every row")
+        x = x[~patch_mask].view(x.size(0), int(keep[0]), x.size(-1))
+    cls = (vit.cls_token + pos[:, :1]).expand(x.size(0), -1, -1)
+    x = vit.pos_drop(torch.cat([cls, x], dim=1))
+    for block in vit.blocks:
+        x = block(x)
+    return vit.norm(x)
+
+
+def cross_attention_modules(text_encoder: BertForMaskedLM) -> list[nn.Module]:
+    """The `BertSelfAttention` of every fusion layer, in order."""
+    fusion = text_encoder.config.fusion_layer
+    return [layer.crossattention.self for layer in text_encoder.bert.encoder.layer[fusion:]]
+
+
+@contextmanager
+def capture_cross_attention(
+    text_encoder: BertForMaskedLM, layers: Sequence[int] | None = None
+) -> Iterator[list[torch.Tensor]]:
+    """Collect the cross-attention probabilities `(B, heads, T, 1 + P)` of the chosen fusion
+    layers during one forward run with `output_attentions=True`.
+
+    A forward hook reads the probabilities the module already returns, so nothing is recomputed
+    and no gradient is needed (LAVIS's own `save_attention` path registers a gradient hook and
+    fails under `no_grad`).
+    """
+    modules = cross_attention_modules(text_encoder)
+    chosen = range(len(modules)) if layers is None else layers
+    captured: list[torch.Tensor] = []
+
+    def hook(_module: nn.Module, _inputs: tuple, outputs: tuple) -> None:
+        if len(outputs) < 3:
+            raise RuntimeError("cross-attention capture needs output_attentions=True")
+        captured.append(outputs[1].detach())
+
+    handles = [modules[i].register_forward_hook(hook) for i in chosen]
+    try:
+        yield captured
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _load_state(path: str) -> dict[str, torch.Tensor]:
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise FileNotFoundError(
+            f"checkpoint {file} not found. Nothing is downloaded: download it on a machine with "
+            "internet and set its local path in the model config."
+        )
+    state = torch.load(file, map_location="cpu", weights_only=True)
+    return state.get("model", state) if isinstance(state, dict) else state
+
+
+def load_init_weights(model: nn.Module, init: InitConfig, cfg: BackboneConfig) -> list[str]:
+    """Initialise from local files only: an ALBEF checkpoint, or DeiT + BERT. Returns the
+    names of parameters left at their random initialisation (MIM decoder, heads, ...)."""
+    if init.pretrained:
+        state = _load_state(init.pretrained)
+        for key in ("visual_encoder.pos_embed", "visual_encoder_m.pos_embed"):
+            if key in state:
+                state[key] = interpolate_pos_embed(state[key], model.visual_encoder)
+        # Queues are resized by the run config; the checkpoint's sizes need not match.
+        state = {k: v for k, v in state.items() if not k.endswith("_queue") and k != "queue_ptr"}
+        state = {k: v for k, v in state.items() if k in model.state_dict()}
+        result = model.load_state_dict(state, strict=False)
+        return list(result.missing_keys)
+    missing: list[str] = []
+    if init.vit_init:
+        state = _load_state(init.vit_init)
+        state["pos_embed"] = interpolate_pos_embed(state["pos_embed"], model.visual_encoder)
+        missing += model.visual_encoder.load_state_dict(state, strict=False).missing_keys
+    if init.bert_init:
+        try:
+            bert = BertForMaskedLM.from_pretrained(
+                init.bert_init, config=model.text_encoder.config, local_files_only=True
+            )
+        except OSError as err:
+            raise FileNotFoundError(
+                f"BERT weights {init.bert_init!r} are not a local folder nor in the local Hugging "
+                "Face cache; set `bert_init` to a local copy of bert-base-uncased."
+            ) from err
+        missing += model.text_encoder.load_state_dict(bert.state_dict(), strict=False).missing_keys
+    return missing

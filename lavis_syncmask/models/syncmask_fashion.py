@@ -1,0 +1,427 @@
+"""`syncmask_fashion`: an ALBEF-style fashion vision-language model pretrained with ITC, ITM,
+MLM and MIM, where the MLM and MIM masks come from the cross-attention of the momentum teacher
+(SyncMask, method.md §3) and the contrastive / matching losses ignore same-product and
+duplicate-text pairs (method.md §4).
+
+    >>> import lavis_syncmask  # registers the model
+    >>> from lavis.models import load_model_and_preprocess
+    >>> model, vis, txt = load_model_and_preprocess(
+    ...     "syncmask_fashion", model_type="tiny", is_eval=True)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from lavis.common.registry import registry
+from lavis.models.albef_models.albef_outputs import AlbefOutputFeatures
+from lavis.models.base_model import BaseModel
+from torch import nn
+from transformers.modeling_outputs import ModelOutput
+
+from lavis_syncmask.masking import (
+    MaskingConfig,
+    TokenTables,
+    apply_mlm_replacement,
+    mask_statistics,
+    reduce_cross_attention,
+    synchronized_masks,
+    word_units,
+)
+from lavis_syncmask.models import retrieval
+from lavis_syncmask.models.backbones import (
+    build_text_encoder,
+    build_vision_encoder,
+    capture_cross_attention,
+    encode_image,
+    load_init_weights,
+)
+from lavis_syncmask.models.config import SyncMaskModelConfig
+from lavis_syncmask.models.grounding import described_patch_grid, visible_tokens
+from lavis_syncmask.models.losses import (
+    itc_loss,
+    mim_loss,
+    same_item,
+    sample_hard_negatives,
+)
+from lavis_syncmask.models.mim_decoder import MIMDecoder
+from lavis_syncmask.models.momentum import FeatureQueue, ema_update, frozen_copy
+from lavis_syncmask.paths import config_path, resolve_data_path
+from lavis_syncmask.tokenizer import load_tokenizer
+
+
+@dataclass
+class SyncMaskOutput(ModelOutput):
+    """Total loss, each weighted term's raw value, and the mask statistics of the step."""
+
+    loss: torch.Tensor | None = None
+    loss_itc: torch.Tensor | None = None
+    loss_itm: torch.Tensor | None = None
+    loss_mlm: torch.Tensor | None = None
+    loss_mim: torch.Tensor | None = None
+    mask_stats: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _Teacher:
+    """What the momentum teacher computes once per step and several losses reuse."""
+
+    image_embeds: torch.Tensor  # (B, 1 + P, Dv)
+    image_feat: torch.Tensor  # (B, D) normalised ITC features
+    text_feat: torch.Tensor
+    image_bank: torch.Tensor  # (D, B + Q): this step's teacher features, then the queue
+    text_bank: torch.Tensor
+    sim_i2t: torch.Tensor  # (B, B + Q) logits
+    sim_t2i: torch.Tensor
+    attention: torch.Tensor | None  # (B, T, P) reduced cross-attention, None when unused
+
+
+@registry.register_model("syncmask_fashion")
+class SyncMaskFashion(BaseModel):
+    PRETRAINED_MODEL_CONFIG_DICT = {
+        "base": config_path("models", "syncmask_fashion_base.yaml"),
+        "tiny": config_path("models", "syncmask_fashion_tiny.yaml"),
+    }
+
+    def __init__(self, config: SyncMaskModelConfig, tokenizer: Any) -> None:
+        super().__init__()
+        self.config = config
+        bb, obj = config.backbone, config.objectives
+        self.tokenizer = tokenizer
+        self.masking = MaskingConfig.from_dict(config.masking)
+        self.tables = TokenTables.from_tokenizer(tokenizer)
+        self.max_txt_len = bb.max_txt_len
+        self.patch_size = bb.patch_size
+        self.grid = bb.image_size // bb.patch_size
+
+        self.visual_encoder = build_vision_encoder(bb)
+        self.text_encoder = build_text_encoder(bb, len(tokenizer))
+        self.vision_proj = nn.Linear(bb.vision_width, bb.embed_dim)
+        self.text_proj = nn.Linear(bb.text_width, bb.embed_dim)
+        self.itm_head = nn.Linear(bb.text_width, 2)
+        self.temp = nn.Parameter(torch.tensor(obj.temp))
+        if obj.use_mim:
+            self.mim_mask_token = nn.Parameter(torch.zeros(bb.vision_width))
+            nn.init.trunc_normal_(self.mim_mask_token, std=0.02)
+            self.mim_decoder = MIMDecoder(
+                bb.vision_width,
+                bb.text_width,
+                obj.mim_decoder_dim,
+                obj.mim_decoder_layers,
+                obj.mim_decoder_heads,
+                self.grid**2,
+                bb.patch_size,
+            )
+        self.visual_encoder_m = frozen_copy(self.visual_encoder)
+        self.text_encoder_m = frozen_copy(self.text_encoder)
+        self.vision_proj_m = frozen_copy(self.vision_proj)
+        self.text_proj_m = frozen_copy(self.text_proj)
+        self.queue = FeatureQueue(bb.embed_dim, obj.queue_size)
+        # Persisted with the weights so a resumed run keeps its place in the warm-up.
+        self.register_buffer("global_step", torch.zeros((), dtype=torch.long))
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def from_config(cls, cfg: Any) -> SyncMaskFashion:
+        config = SyncMaskModelConfig.from_dict(cfg)
+        model = cls(config, resolve_tokenizer(config.backbone.tokenizer))
+        load_init_weights(model, config.init, config.backbone)
+        model.copy_to_teacher()
+        checkpoint = cfg.get("finetuned") if cfg.get("load_finetuned", False) else None
+        if checkpoint:
+            model.load_checkpoint(checkpoint)
+        return model
+
+    @torch.no_grad()
+    def copy_to_teacher(self) -> None:
+        for student, teacher in self._momentum_pairs():
+            teacher.load_state_dict(student.state_dict())
+
+    def load_checkpoint(self, url_or_filename: str) -> Any:
+        """Load a local checkpoint written by the runner (or a bare state dict); strict."""
+        path = Path(url_or_filename).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint {path} not found (model config `finetuned`)")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = state.get("model", state)
+        return self.load_state_dict(state, strict=True)
+
+    def _momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        return [
+            (self.visual_encoder, self.visual_encoder_m),
+            (self.text_encoder, self.text_encoder_m),
+            (self.vision_proj, self.vision_proj_m),
+            (self.text_proj, self.text_proj_m),
+        ]
+
+    # ----------------------------------------------------------------- encoders
+    def tokenize(self, texts: list[str], offsets: bool = False) -> Any:
+        return self.tokenizer(
+            texts,
+            padding="longest",
+            truncation=True,
+            max_length=self.max_txt_len,
+            return_tensors="pt",
+            return_offsets_mapping=offsets,
+        ).to(self.device)
+
+    def encode_text(self, ids: torch.Tensor, att: torch.Tensor, momentum: bool = False):
+        encoder = self.text_encoder_m if momentum else self.text_encoder
+        return encoder.bert(ids, attention_mask=att, return_dict=True, mode="text")
+
+    def fuse(
+        self,
+        text_embeds: torch.Tensor,
+        att: torch.Tensor,
+        image_embeds: torch.Tensor,
+        momentum: bool = False,
+        output_attentions: bool = False,
+    ) -> torch.Tensor:
+        """Fusion-encoder output `(B, T, Dt)` of unimodal text tokens attending to the image."""
+        encoder = self.text_encoder_m if momentum else self.text_encoder
+        image_att = torch.ones(image_embeds.shape[:-1], dtype=torch.long, device=self.device)
+        return encoder.bert(
+            encoder_embeds=text_embeds,
+            attention_mask=att,
+            encoder_hidden_states=image_embeds,
+            encoder_attention_mask=image_att,
+            return_dict=True,
+            mode="fusion",
+            output_attentions=output_attentions,
+        ).last_hidden_state
+
+    def itm_logits(self, text_embeds: torch.Tensor, att: torch.Tensor, image_embeds: torch.Tensor):
+        return self.itm_head(self.fuse(text_embeds, att, image_embeds)[:, 0])
+
+    # ----------------------------------------------------------------- training
+    def forward(self, samples: dict[str, Any]) -> SyncMaskOutput:
+        obj = self.config.objectives
+        image = samples["image"]
+        ids_product = samples.get("product_id", samples.get("image_id")).to(self.device).long()
+        ids_text = samples.get("text_id", ids_product).to(self.device).long()
+        want_offsets = "visible_spans" in samples
+        tok = self.tokenize(list(samples["text_input"]), offsets=want_offsets)
+        with torch.no_grad():
+            self.temp.clamp_(0.001, 0.5)
+
+        image_embeds = encode_image(self.visual_encoder, image)
+        image_feat = F.normalize(self.vision_proj(image_embeds[:, 0]), dim=-1)
+        text_embeds = self.encode_text(tok.input_ids, tok.attention_mask).last_hidden_state
+        text_feat = F.normalize(self.text_proj(text_embeds[:, 0]), dim=-1)
+
+        teacher = self._teacher(image, tok)
+        positives = same_item(
+            ids_product,
+            torch.cat([ids_product, self.queue.idx_queue]),
+            ids_text,
+            torch.cat([ids_text, self.queue.text_id_queue]),
+        )
+        loss_itc = itc_loss(
+            image_feat @ teacher.text_bank / self.temp,
+            text_feat @ teacher.image_bank / self.temp,
+            positives,
+            teacher.sim_i2t,
+            teacher.sim_t2i,
+            obj.alpha,
+        )
+        sim = (image_feat @ text_feat.T / self.temp).detach()
+        forbidden = same_item(ids_product, ids_product, ids_text, ids_text)
+        loss_itm = self._itm_loss(image_embeds, text_embeds, tok.attention_mask, sim, forbidden)
+
+        units = word_units(tok.input_ids, tok.attention_mask, self._tables(), self.masking.sync_word_filter)
+        masks = synchronized_masks(
+            teacher.attention, units, self.grid**2, self.masking, step=int(self.global_step)
+        )
+        loss_mlm = self._mlm_loss(tok, masks.token_mask, image_embeds, teacher.image_embeds)
+        loss_mim = torch.zeros((), device=self.device)
+        if obj.use_mim:
+            loss_mim = self._mim_loss(image, masks.patch_mask, text_embeds, tok.attention_mask)
+
+        self.queue.enqueue(teacher.image_feat, teacher.text_feat, ids_product, ids_text)
+        self.global_step += 1
+        loss = (
+            obj.itc_weight * loss_itc
+            + obj.itm_weight * loss_itm
+            + obj.mlm_weight * loss_mlm
+            + obj.mim_weight * loss_mim
+        )
+        stats = self._mask_stats(samples, tok, masks, units, teacher.attention)
+        return SyncMaskOutput(loss, loss_itc, loss_itm, loss_mlm, loss_mim, stats)
+
+    def _tables(self) -> TokenTables:
+        if self.tables.is_special.device != self.device:
+            self.tables = self.tables.to(self.device)
+        return self.tables
+
+    @torch.no_grad()
+    def _teacher(self, image: torch.Tensor, tok: Any) -> _Teacher:
+        """EMA update, then the teacher's ITC logits and (for SyncMask) its cross-attention."""
+        if self.training:
+            ema_update(self._momentum_pairs(), self.config.objectives.momentum)
+        image_embeds_m = encode_image(self.visual_encoder_m, image)
+        image_feat_m = F.normalize(self.vision_proj_m(image_embeds_m[:, 0]), dim=-1)
+        text_m = self.encode_text(tok.input_ids, tok.attention_mask, momentum=True)
+        text_feat_m = F.normalize(self.text_proj_m(text_m.last_hidden_state[:, 0]), dim=-1)
+        # Cloned: the queue is updated in place at the end of the step.
+        image_bank = torch.cat([image_feat_m.T, self.queue.image_queue.clone()], dim=1)
+        text_bank = torch.cat([text_feat_m.T, self.queue.text_queue.clone()], dim=1)
+        attention = None
+        if self._sync_active():
+            attention = self.teacher_attention(
+                text_m.last_hidden_state, tok.attention_mask, image_embeds_m
+            )
+        return _Teacher(
+            image_embeds_m,
+            image_feat_m,
+            text_feat_m,
+            image_bank,
+            text_bank,
+            image_feat_m @ text_bank / self.temp,
+            text_feat_m @ image_bank / self.temp,
+            attention,
+        )
+
+    @torch.no_grad()
+    def teacher_attention(
+        self, text_hidden: torch.Tensor, att: torch.Tensor, image_embeds_m: torch.Tensor
+    ) -> torch.Tensor:
+        """The teacher's cross-attention `(B, T, P)`, averaged over heads and `sync_layers`,
+        from its unimodal text output `(B, T, Dt)` and image tokens `(B, 1 + P, Dv)`."""
+        with capture_cross_attention(self.text_encoder_m, self.config.sync_layers) as maps:
+            self.fuse(text_hidden, att, image_embeds_m, momentum=True, output_attentions=True)
+        return reduce_cross_attention(maps)
+
+    @torch.no_grad()
+    def compare_masking(
+        self, samples: dict[str, Any], configs: dict[str, MaskingConfig]
+    ) -> dict[str, dict[str, float]]:
+        """Mask statistics of several masking configs on one batch, with the teacher as it is
+        now (no EMA update, past any warm-up): e.g. SyncMask against random masks."""
+        tok = self.tokenize(list(samples["text_input"]), offsets="visible_spans" in samples)
+        image_embeds_m = encode_image(self.visual_encoder_m, samples["image"].to(self.device))
+        text_m = self.encode_text(tok.input_ids, tok.attention_mask, momentum=True)
+        attention = self.teacher_attention(text_m.last_hidden_state, tok.attention_mask, image_embeds_m)
+        results = {}
+        for name, config in configs.items():
+            units = word_units(tok.input_ids, tok.attention_mask, self._tables(), config.sync_word_filter)
+            masks = synchronized_masks(
+                attention, units, self.grid**2, config, step=config.sync_warmup_steps
+            )
+            results[name] = self._mask_stats(samples, tok, masks, units, attention)
+        return results
+
+    def _sync_active(self) -> bool:
+        """The teacher's extra fusion pass runs only when its attention will be used."""
+        m = self.masking
+        return m.strategy == "syncmask" and m.sync_ratio > 0
+
+    def _itm_loss(self, image_embeds, text_embeds, att, sim, forbidden) -> torch.Tensor:
+        batch = image_embeds.size(0)
+        neg_image, ok_i = sample_hard_negatives(sim.T, forbidden)  # an image for each text
+        neg_text, ok_t = sample_hard_negatives(sim, forbidden)  # a text for each image
+        logits = self.itm_logits(
+            torch.cat([text_embeds, text_embeds, text_embeds[neg_text]]),
+            torch.cat([att, att, att[neg_text]]),
+            torch.cat([image_embeds, image_embeds[neg_image], image_embeds]),
+        )
+        labels = torch.cat([torch.ones(batch), torch.zeros(2 * batch)]).long().to(self.device)
+        labels[batch:][~torch.cat([ok_i, ok_t])] = -100  # no valid negative: leave the pair out
+        return F.cross_entropy(logits, labels, ignore_index=-100)
+
+    def _mlm_loss(self, tok, token_mask, image_embeds, image_embeds_m) -> torch.Tensor:
+        masked_ids, labels = apply_mlm_replacement(
+            tok.input_ids, token_mask, self._tables(), len(self.tokenizer), self.masking.mlm_probs
+        )
+        if not (labels != -100).any():  # nothing maskable in the whole batch
+            return image_embeds.sum() * 0.0
+        image_att = torch.ones(image_embeds.shape[:-1], dtype=torch.long, device=self.device)
+        soft = None
+        if self.config.objectives.mlm_distill:
+            with torch.no_grad():
+                logits_m = self.text_encoder_m(
+                    masked_ids,
+                    attention_mask=tok.attention_mask,
+                    encoder_hidden_states=image_embeds_m,
+                    encoder_attention_mask=image_att,
+                    return_logits=True,
+                )
+            soft = F.softmax(logits_m, dim=-1)
+        out = self.text_encoder(
+            masked_ids,
+            attention_mask=tok.attention_mask,
+            encoder_hidden_states=image_embeds,
+            encoder_attention_mask=image_att,
+            labels=labels,
+            soft_labels=soft,
+            alpha=self.config.objectives.alpha,
+            return_dict=True,
+        )
+        return out.loss
+
+    def _mim_loss(self, image, patch_mask, text_embeds, att) -> torch.Tensor:
+        obj = self.config.objectives
+        tokens = encode_image(
+            self.visual_encoder, image, patch_mask, self.mim_mask_token, obj.mim_drop_masked
+        )
+        pred = self.mim_decoder(tokens, patch_mask, text_embeds, att)
+        return mim_loss(pred, image, patch_mask, self.patch_size, obj.mim_norm_pix)
+
+    def _mask_stats(self, samples, tok, masks, units, attention) -> dict[str, float]:
+        token_visible = described = None
+        if "visible_spans" in samples:
+            token_visible = visible_tokens(tok.offset_mapping, samples["visible_spans"])
+        if "described_patches" in samples:
+            described = described_patch_grid(samples["described_patches"], self.grid)
+            described = described.to(self.device).flatten(1)
+        content = word_units(tok.input_ids, tok.attention_mask, self._tables(), True).word_ids >= 0
+        return mask_statistics(
+            masks,
+            units,
+            attention,
+            token_visible=token_visible,
+            described_patches=described,
+            content_token=content,
+        )
+
+    # ----------------------------------------------------------------- inference
+    @torch.no_grad()
+    def extract_features(self, samples: dict[str, Any], mode: str = "multimodal"):
+        """LAVIS feature extractor: `mode` in image | text | multimodal."""
+        if mode not in ("image", "text", "multimodal"):
+            raise ValueError(f"mode must be image, text or multimodal, got {mode!r}")
+        out = AlbefOutputFeatures()
+        if mode in ("image", "multimodal"):
+            out.image_embeds = encode_image(self.visual_encoder, samples["image"].to(self.device))
+            out.image_embeds_proj = F.normalize(self.vision_proj(out.image_embeds), dim=-1)
+        if mode in ("text", "multimodal"):
+            text = samples["text_input"]
+            tok = self.tokenize([text] if isinstance(text, str) else list(text))
+            out.text_embeds = self.encode_text(tok.input_ids, tok.attention_mask).last_hidden_state
+            out.text_embeds_proj = F.normalize(self.text_proj(out.text_embeds), dim=-1)
+        if mode == "multimodal":
+            out.multimodal_embeds = self.fuse(out.text_embeds, tok.attention_mask, out.image_embeds)
+        return out
+
+    def compute_sim_matrix(self, data_loader, task_cfg) -> tuple[Any, Any]:
+        """LAVIS's retrieval-task contract: dense `(images, texts)` and `(texts, images)` score
+        arrays, ITC everywhere and ITC + ITM on each query's top `k_test`."""
+        k_test = int(getattr(task_cfg, "k_test", self.config.objectives.k_test))
+        return retrieval.dense_score_matrices(self, data_loader, k_test)
+
+    @torch.no_grad()
+    def sampler_text_embeddings(self, texts: list[str], batch_size: int = 256) -> torch.Tensor:
+        """Momentum ITC text embeddings `(N, D)`, to refresh the batch sampler's similarity."""
+        return retrieval.text_features(self, texts, batch_size, momentum=True)[0]
+
+
+def resolve_tokenizer(name_or_path: str) -> Any:
+    """A path that exists as given, or under the data root, wins over a Hugging Face name."""
+    if not Path(name_or_path).expanduser().exists():
+        under_root = resolve_data_path(name_or_path)
+        if under_root.exists():
+            return load_tokenizer(under_root)
+    return load_tokenizer(name_or_path)

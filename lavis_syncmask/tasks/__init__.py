@@ -1,0 +1,1 @@
+"""LAVIS tasks of the plugin: pretraining and the downstream protocols."""
