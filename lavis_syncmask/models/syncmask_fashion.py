@@ -11,7 +11,7 @@ duplicate-text pairs (method.md §4).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,7 @@ class SyncMaskOutput(ModelOutput):
     loss_itm: torch.Tensor | None = None
     loss_mlm: torch.Tensor | None = None
     loss_mim: torch.Tensor | None = None
-    mask_stats: dict[str, float] = field(default_factory=dict)
+    mask_stats: dict[str, float] | None = None
 
 
 @dataclass
@@ -236,9 +236,11 @@ class SyncMaskFashion(BaseModel):
         masks = synchronized_masks(
             teacher.attention, units, self.grid**2, self.masking, step=int(self.global_step)
         )
-        loss_mlm = self._mlm_loss(tok, masks.token_mask, image_embeds, teacher.image_embeds)
-        loss_mim = torch.zeros((), device=self.device)
-        if obj.use_mim:
+        zero = torch.zeros((), device=self.device)
+        loss_mlm = loss_mim = zero  # a term with weight 0 is not computed at all
+        if obj.mlm_weight:
+            loss_mlm = self._mlm_loss(tok, masks.token_mask, image_embeds, teacher.image_embeds)
+        if obj.use_mim and obj.mim_weight:
             loss_mim = self._mim_loss(image, masks.patch_mask, text_embeds, tok.attention_mask)
 
         self.queue.enqueue(teacher.image_feat, teacher.text_feat, ids_product, ids_text)
@@ -315,9 +317,9 @@ class SyncMaskFashion(BaseModel):
         return results
 
     def _sync_active(self) -> bool:
-        """The teacher's extra fusion pass runs only when its attention will be used."""
-        m = self.masking
-        return m.strategy == "syncmask" and m.sync_ratio > 0
+        """The teacher's extra fusion pass runs only when its attention will be used (not for
+        random masks, nor during a step warm-up)."""
+        return self.masking.effective_sync_ratio(int(self.global_step)) > 0
 
     def _itm_loss(self, image_embeds, text_embeds, att, sim, forbidden) -> torch.Tensor:
         batch = image_embeds.size(0)
