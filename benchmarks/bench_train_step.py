@@ -2,8 +2,9 @@
 
 Each configuration trains the same model size on the same random batches; step times are
 interleaved (A, B, A, B, ...) so machine noise hits both alike, and the median is compared.
-Peak memory is the peak resident-set growth during the steps, measured in a fresh subprocess
-per configuration on CPU (torch.cuda.max_memory_allocated on GPU).
+Peak memory is the peak resident-set growth from a built model to the end of three steps
+(activations, gradients, optimizer state), measured in a fresh subprocess per configuration on
+CPU (torch.cuda.max_memory_allocated on GPU).
 
     python benchmarks/bench_train_step.py [--sizes tiny small] [--steps 20] [--device cpu]
 
@@ -92,32 +93,39 @@ def time_pair(size: str, a: str, b: str, args, vocab: Path) -> dict[str, float]:
     return {v: statistics.median(t) for v, t in times.items()}
 
 
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def measure_peak(size: str, variant: str, vocab: str, device: str, batch_size: int) -> float:
+    """Peak memory growth (MiB) over three training steps of a freshly built model."""
+    import ctypes
+
+    model, optimizer = build(size, variant, Path(vocab), device)
+    samples = make_batch(size, batch_size, device)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    else:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)  # hand freed build-time memory back first
+        Path("/proc/self/clear_refs").write_text("5")  # resets the peak RSS (VmHWM)
+        base = _status_kib("VmRSS") * 1024
+    for _ in range(3):
+        step(model, optimizer, samples)
+    peak = torch.cuda.max_memory_allocated() if device == "cuda" else _status_kib("VmHWM") * 1024
+    return (peak - base) / 2**20
+
+
 def peak_memory(size: str, variant: str, args, vocab: Path) -> float:
-    """Peak memory growth (MiB) over a few steps, in a fresh process."""
+    """`measure_peak` in a fresh process, so one configuration's caches never help another."""
     code = (
-        "import sys, json, resource, torch; sys.path.insert(0, %r);"
-        "import bench_train_step as b;"
-        "from argparse import Namespace;"
-        "m, o = b.build(%r, %r, b.Path(%r), %r);"
-        "s = b.make_batch(%r, %d, %r);"
-        "b.step(m, o, s);"
-        "torch.cuda.reset_peak_memory_stats() if %r == 'cuda' else None;"
-        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
-        "[b.step(m, o, s) for _ in range(3)];"
-        "peak = torch.cuda.max_memory_allocated() / 2**20 if %r == 'cuda' else "
-        "(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024;"
-        "print(json.dumps(peak))"
-    ) % (
-        str(Path(__file__).parent),
-        size,
-        variant,
-        str(vocab),
-        args.device,
-        size,
-        args.batch_size,
-        args.device,
-        args.device,
-        args.device,
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+        "import bench_train_step as b; "
+        f"print(b.measure_peak({size!r}, {variant!r}, {str(vocab)!r}, {args.device!r}, "
+        f"{args.batch_size}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])

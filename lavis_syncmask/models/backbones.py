@@ -96,8 +96,8 @@ def cross_attention_modules(text_encoder: BertForMaskedLM) -> list[nn.Module]:
 def capture_cross_attention(
     text_encoder: BertForMaskedLM, layers: Sequence[int] | None = None
 ) -> Iterator[list[torch.Tensor]]:
-    """Collect the cross-attention probabilities `(B, heads, T, 1 + P)` of the chosen fusion
-    layers during one forward run with `output_attentions=True`.
+    """Collect the head-averaged cross-attention probabilities `(B, 1, T, 1 + P)` of the chosen
+    fusion layers during one forward run with `output_attentions=True`.
 
     A forward hook reads the probabilities the module already returns, so nothing is recomputed
     and no gradient is needed (LAVIS's own `save_attention` path registers a gradient hook and
@@ -110,7 +110,8 @@ def capture_cross_attention(
     def hook(_module: nn.Module, _inputs: tuple, outputs: tuple) -> None:
         if len(outputs) < 3:
             raise RuntimeError("cross-attention capture needs output_attentions=True")
-        captured.append(outputs[1].detach())
+        # Averaging heads here keeps one (B, 1, T, 1 + P) map per layer instead of H of them.
+        captured.append(outputs[1].detach().mean(dim=1, keepdim=True))
 
     handles = [modules[i].register_forward_hook(hook) for i in chosen]
     try:
