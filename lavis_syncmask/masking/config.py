@@ -1,0 +1,104 @@
+"""Typed settings of the SyncMask masking step (method.md section 3, [ours] steps 3-6).
+
+Every choice the paper leaves open is a field here, so a user who knows the paper's exact
+numbers can set them from the model yaml.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+_STRATEGIES = ("syncmask", "random")
+_WORD_SCORES = ("max", "entropy")
+_WARMUP_SCHEDULES = ("step", "linear")
+
+
+@dataclass(frozen=True)
+class MaskingConfig:
+    """How MLM words and MIM patches are chosen.
+
+    Warm-up (``sync_warmup_schedule``): with ``"step"`` (default) masks are purely random for
+    ``step < sync_warmup_steps`` and use the full ``sync_ratio`` from then on; with
+    ``"linear"`` the attention-chosen share ramps as ``sync_ratio * min(1, step /
+    sync_warmup_steps)``, so only step 0 is purely random.
+
+    >>> MaskingConfig.from_dict({"mlm_ratio": 0.2, "mlm_probs": [0.8, 0.1, 0.1]}).mlm_ratio
+    0.2
+    """
+
+    strategy: Literal["syncmask", "random"] = "syncmask"  # random: same path, noise scores
+    mlm_ratio: float = 0.15  # of candidate words: k_w = max(1, round(mlm_ratio * n))
+    mim_ratio: float = 0.25  # of patches: k_p = round(mim_ratio * P)
+    sync_word_score: Literal["max", "entropy"] = "max"  # max_p A or negative entropy of A
+    sync_temperature: float = 0.1  # Gumbel scale in units of the sample's score std; 0: top-k
+    sync_ratio: float = 1.0  # share of each budget chosen by attention; rest uniform
+    sync_warmup_steps: int = 0  # steps of random (or ramping) masks; see class docstring
+    sync_warmup_schedule: Literal["step", "linear"] = "step"
+    sync_word_filter: bool = True  # punctuation and stop-words are never candidates
+    mlm_probs: tuple[float, float, float] = (0.8, 0.1, 0.1)  # [MASK] / random token / keep
+
+    def __post_init__(self) -> None:
+        _check_choice("strategy", self.strategy, _STRATEGIES)
+        _check_choice("sync_word_score", self.sync_word_score, _WORD_SCORES)
+        _check_choice("sync_warmup_schedule", self.sync_warmup_schedule, _WARMUP_SCHEDULES)
+        for name in ("mlm_ratio", "mim_ratio", "sync_ratio"):
+            value = getattr(self, name)
+            if not _is_real(value) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"MaskingConfig.{name} must be a number in [0, 1], got {value!r}")
+        t = self.sync_temperature
+        if not _is_real(t) or not math.isfinite(t) or t < 0:
+            raise ValueError(f"MaskingConfig.sync_temperature must be finite and >= 0, got {t!r}")
+        steps = self.sync_warmup_steps
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"MaskingConfig.sync_warmup_steps must be an int >= 0, got {steps!r}")
+        if not isinstance(self.sync_word_filter, bool):
+            raise ValueError(
+                f"MaskingConfig.sync_word_filter must be a bool, got {self.sync_word_filter!r}"
+            )
+        object.__setattr__(self, "mlm_probs", check_mlm_probs(self.mlm_probs))
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> MaskingConfig:
+        """Build from a (yaml) mapping; unknown keys raise a ValueError listing the valid ones."""
+        valid = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(d) - set(valid))
+        if unknown:
+            raise ValueError(f"unknown masking config keys {unknown}; valid keys: {valid}")
+        return cls(**dict(d))
+
+    def effective_sync_ratio(self, step: int) -> float:
+        """Share of each budget chosen by attention at training ``step`` (0 = random masks)."""
+        if self.strategy == "random":
+            return 0.0
+        warmup = self.sync_warmup_steps
+        if warmup == 0 or step >= warmup:
+            return self.sync_ratio
+        if self.sync_warmup_schedule == "step":
+            return 0.0
+        return self.sync_ratio * max(step, 0) / warmup
+
+
+def check_mlm_probs(probs: Any) -> tuple[float, float, float]:
+    """Validate BERT's ([MASK], random, keep) probabilities and return them as a float tuple."""
+    try:
+        values = tuple(float(p) for p in probs)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"mlm_probs must be three numbers, got {probs!r}") from err
+    if len(values) != 3 or any(not math.isfinite(p) or p < 0 for p in values):
+        raise ValueError(f"mlm_probs must be three non-negative numbers, got {probs!r}")
+    if abs(sum(values) - 1.0) > 1e-6:
+        raise ValueError(f"mlm_probs must sum to 1, got {probs!r} (sum {sum(values)})")
+    return values  # type: ignore[return-value]
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"MaskingConfig.{name} must be one of {list(choices)}, got {value!r}")
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
