@@ -89,9 +89,9 @@ class SyncMaskRetrievalTask(EvaluationTask):
         run = self.cfg.run_cfg
         batch_size = int(run.get("batch_size_eval", 64))
         rows = RowEncoder(model, dataset, batch_size)
-        _, text_ids, text_att = text_features(model, dataset.text)
+        text_feat, text_ids, text_att = text_features(model, dataset.text)
         scorer = make_itm_scorer(model, rows, text_ids, text_att)
-        product_text = {int(p): i for i, p in enumerate(self._text_products(dataset))}
+        product_text = {int(p): i for i, p in enumerate(dataset.products)}
         if self.protocol == "sample100":
             seeds = tuple(run.get("seeds", range(int(run.get("repeats", 5)))))
 
@@ -104,10 +104,10 @@ class SyncMaskRetrievalTask(EvaluationTask):
                 dataset.product_subcategory,
                 score_pairs,
                 seeds=seeds,
+                n_queries=int(run.get("n_queries", 1000)),
             )
             return {"metrics": metrics, "seeds": list(seeds)}
         image_feat = self._image_features(model, dataset, batch_size)
-        text_feat = text_features(model, dataset.text)[0]
         metrics = full_retrieval(
             image_feat,
             text_feat,
@@ -117,14 +117,6 @@ class SyncMaskRetrievalTask(EvaluationTask):
             itm_t2i=lambda q, g: scorer(g, q),
         )
         return {"metrics": metrics, "seeds": []}
-
-    @staticmethod
-    def _text_products(dataset: Any) -> list[int]:
-        """Product id of each entry of `dataset.text` (texts are in product order)."""
-        order = [None] * len(dataset.text)
-        for row, text_index in enumerate(dataset.row_product):
-            order[int(text_index)] = int(dataset.product_ids_per_row[row])
-        return order
 
     @staticmethod
     @torch.no_grad()

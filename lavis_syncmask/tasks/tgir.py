@@ -1,0 +1,54 @@
+"""The `syncmask_tgir` task: FashionIQ text-guided image retrieval with
+`syncmask_fashion_tgir`; contrastive training on triplets, R@10 / R@50 per category and their
+averages, under the gallery convention `original` or `val_union` written next to every number
+(benchmarks-and-data.md "FashionIQ")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from lavis.common.registry import registry
+from torch.utils.data import DataLoader
+
+from lavis_syncmask.evaluation import GALLERIES, tgir_recall, tgir_report, triplet_indices
+from lavis_syncmask.tasks.common import EvaluationTask, unwrap
+
+
+@registry.register_task("syncmask_tgir")
+class SyncMaskTGIRTask(EvaluationTask):
+    task_name = "tgir"
+    agg_metric = "avg_r10"
+
+    @classmethod
+    def setup_task(cls, cfg: Any) -> SyncMaskTGIRTask:
+        gallery = cfg.datasets_cfg.get("fashioniq", {}).get("gallery", "original")
+        if gallery not in GALLERIES:
+            raise ValueError(f"datasets.fashioniq.gallery must be one of {GALLERIES}, got {gallery!r}")
+        return cls(cfg, protocol="fashioniq_val", gallery=gallery)
+
+    def train_step(self, model: Any, samples: dict[str, Any]) -> torch.Tensor:
+        return model(samples).loss
+
+    @torch.no_grad()
+    def run_protocol(self, model: Any, dataset: Any) -> dict[str, Any]:
+        model = unwrap(model)
+        batch_size = int(self.cfg.run_cfg.get("batch_size_eval", 64))
+        per_category = {}
+        for category in dataset.categories:
+            queries, gallery = dataset.queries[category], dataset.galleries[category]
+            query_feat = torch.cat(
+                [
+                    model.query_features(s["reference_image"], s["text_input"])
+                    for s in DataLoader(queries, batch_size=batch_size, collate_fn=queries.collater)
+                ]
+            )
+            gallery_feat = torch.cat(
+                [
+                    model.target_features(s["image"])
+                    for s in DataLoader(gallery, batch_size=batch_size, collate_fn=gallery.collater)
+                ]
+            )
+            target, reference = triplet_indices(gallery.asins, queries.triplets)
+            per_category[category] = tgir_recall(query_feat, gallery_feat, target, reference)
+        return {"metrics": tgir_report(per_category, dataset.gallery), "gallery": dataset.gallery}
