@@ -1,4 +1,37 @@
-"""lavis_syncmask: SyncMask (synchronized attentional masking, CVPR 2024) as a LAVIS plugin.
+"""lavis_syncmask: SyncMask (synchronized attentional masking for fashion vision-language
+pretraining, CVPR 2024) as a plugin for Salesforce LAVIS.
 
-Importing this package imports LAVIS and registers everything the plugin defines.
+Importing this package imports LAVIS and registers everything the plugin defines: LAVIS has no
+entry-point discovery, classes register when their module is imported. Each module registers
+under a `syncmask_` / `fashiongen` / `fashioniq` prefixed name, and Python executes a module
+only once, so importing the package twice is harmless.
 """
+
+from __future__ import annotations
+
+# LAVIS's own registrations first: `import lavis` does not import its runners or optimisers
+# (runner_base, the linear_warmup_* schedulers), which our runner and configs rely on.
+import lavis  # noqa: F401
+import lavis.common.optims  # noqa: F401
+import lavis.runners  # noqa: F401
+import lavis.tasks  # noqa: F401
+
+# The plugin's registrations, one explicit list.
+from lavis_syncmask import runner  # noqa: E402
+from lavis_syncmask.data import builders, processors  # noqa: E402
+from lavis_syncmask.models import heads, syncmask_fashion  # noqa: E402
+from lavis_syncmask.tasks import pretrain, recognition, retrieval, tgir  # noqa: E402
+
+__all__ = [
+    "builders",
+    "heads",
+    "pretrain",
+    "processors",
+    "recognition",
+    "retrieval",
+    "runner",
+    "syncmask_fashion",
+    "tgir",
+]
+
+__version__ = "0.1.0"

@@ -87,5 +87,11 @@ class EvaluationTask(BaseTask):
         return val_result
 
     def _checkpoint(self) -> str | None:
-        model_cfg = self.cfg.model_cfg
-        return model_cfg.get("finetuned") or model_cfg.get("init_from") or None
+        model_cfg, run_cfg = self.cfg.model_cfg, self.cfg.run_cfg
+        return (
+            run_cfg.get("checkpoint")
+            or model_cfg.get("finetuned")
+            or model_cfg.get("init_from")
+            or model_cfg.get("pretrained")
+            or None
+        )

@@ -46,7 +46,7 @@ class RunningMeans:
 @registry.register_task("syncmask_pretrain")
 class SyncMaskPretrainTask(BaseTask):
     """LAVIS task: `train_step` runs the model and records its loss terms and mask statistics;
-    `train_epoch` adds their epoch means to the stats LAVIS logs."""
+    the runner logs their epoch means (`epoch_means`) with its own stats."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -61,11 +61,9 @@ class SyncMaskPretrainTask(BaseTask):
         self.meters.update({**values, **output.mask_stats})
         return output.loss
 
-    def train_epoch(self, *args: Any, **kwargs: Any) -> dict[str, str]:
+    def before_train_epoch(self, epoch: int) -> None:
+        """Called by `runner_syncmask` at the start of each epoch: fresh epoch means."""
         self.meters.reset()
-        stats = super().train_epoch(*args, **kwargs)
-        stats.update({k: f"{v:.4f}" for k, v in self.meters.means().items()})
-        return stats
 
     def epoch_means(self) -> dict[str, float]:
         """Means of the loss terms and mask statistics since the epoch started."""

@@ -1,0 +1,145 @@
+"""What `lavis_syncmask.train` and `lavis_syncmask.evaluate` share: flags, plugin imports,
+process-group setup, seeding, and building task / datasets / model / runner from a config.
+
+The LAVIS wheel ships no train script (lavis-notes.md, "No train script in the wheel"); this
+follows the flow of the repository's `train.py` with the same flags (`--cfg-path`, `--options
+k=v ...`), plus `--job-id` and `--import MODULE` (repeatable: extra plugin modules to import
+before the config is read, e.g. a test's toy model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+DEFAULT_RUNNER = "runner_syncmask"
+HOST_MODULES = (
+    "lavis_syncmask",
+    # `import lavis` registers neither the runners nor the linear-warmup LR schedulers.
+    "lavis.tasks",
+    "lavis.runners",
+    "lavis.common.optims",
+    "lavis_syncmask.runner",
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Session:
+    """Everything a runner is built from."""
+
+    cfg: Any
+    task: Any
+    datasets: dict
+    model: torch.nn.Module
+    job_id: str
+
+
+def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--cfg-path", required=True, help="path to the run's yaml config")
+    parser.add_argument(
+        "--options",
+        nargs="+",
+        default=[],
+        help="override config entries: key=value pairs in dot notation, e.g. run.max_epoch=2",
+    )
+    parser.add_argument(
+        "--job-id",
+        default=None,
+        help="name of the run's folder under run.output_dir (default: a timestamp)",
+    )
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import this module first so what it registers is known (repeatable)",
+    )
+    return parser
+
+
+def import_modules(names: Sequence[str]) -> None:
+    """Import the host's registering modules, then the user's `--import` modules."""
+    for name in [*HOST_MODULES, *names]:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            if error.name != name:
+                raise  # the module exists but one of its own imports is missing
+            raise ModuleNotFoundError(
+                f"--import {name}: no such module (is it on PYTHONPATH?)", name=name
+            ) from error
+
+
+def load_config(args: argparse.Namespace) -> Any:
+    """LAVIS's `Config` of `--cfg-path` merged with `--options`."""
+    from lavis.common.config import Config
+
+    if not Path(args.cfg_path).is_file():
+        raise FileNotFoundError(f"--cfg-path: no config file at {args.cfg_path}")
+    return Config(args)
+
+
+def resolve_job_id(requested: str | None) -> str:
+    """`--job-id`, else a timestamp taken on rank 0 (so every rank writes to one folder)."""
+    from lavis_syncmask.distributed import broadcast_object
+
+    if requested:
+        if "/" in requested or requested in (".", ".."):
+            raise ValueError(f"--job-id {requested!r} must be a plain folder name")
+        return requested
+    return broadcast_object(datetime.datetime.now().strftime("%Y%m%d%H%M%S"))
+
+
+def prepare(args: argparse.Namespace, configure: Callable[[Any], None] | None = None) -> Session:
+    """Imports, config, process group, seeds, logger, then task, datasets and model;
+    `configure(cfg)` may edit the config just before the task is set up."""
+    import_modules(args.imports)
+    from lavis import tasks
+    from lavis.common.logger import setup_logger
+
+    from lavis_syncmask.distributed import apply_to_run_config, get_rank, init_distributed
+    from lavis_syncmask.runner_loop import seed_everything
+
+    cfg = load_config(args)
+    info = init_distributed(backend=cfg.run_cfg.get("dist_backend", None))
+    apply_to_run_config(cfg.run_cfg, info)
+    seed_everything(int(cfg.run_cfg.get("seed", 42)) + get_rank())
+    torch.backends.cudnn.benchmark = False
+    setup_logger()
+    job_id = resolve_job_id(args.job_id)
+    if configure is not None:
+        configure(cfg)
+    cfg.pretty_print()
+    task = tasks.setup_task(cfg)
+    datasets = task.build_datasets(cfg)
+    model = task.build_model(cfg)
+    return Session(cfg=cfg, task=task, datasets=datasets, model=model, job_id=job_id)
+
+
+def make_runner(session: Session) -> Any:
+    """The runner named by `run.runner` (default `runner_syncmask`), constructed."""
+    from lavis.common.registry import registry
+
+    name = session.cfg.run_cfg.get("runner", None) or DEFAULT_RUNNER
+    runner_cls = registry.get_runner_class(name)
+    if runner_cls is None:
+        raise ValueError(f"run.runner={name!r} is not registered; known: {registry.list_runners()}")
+    return runner_cls(
+        cfg=session.cfg,
+        task=session.task,
+        model=session.model,
+        datasets=session.datasets,
+        job_id=session.job_id,
+    )

@@ -1,0 +1,403 @@
+"""`runner_syncmask`: LAVIS's epoch runner, fixed for CPU, single-GPU and torchrun runs, with
+exact resume and the semi-hard batch sampler hook.
+
+What it changes in `RunnerBase` (lavis-notes.md, "Runner pitfalls"), each for a reason:
+- `model` is never None; DDP gets `device_ids` only on CUDA (gloo on CPU); no CUDA stream
+  (PrefetchLoader) on a CPU, no unconditional `dist.barrier()`;
+- the epoch loop is `runner_loop.train_one_epoch`: loss / `accum_grad_iters`, optional
+  `run.max_grad_norm` clipping, AMP only on CUDA, stats reduced on the backend's device;
+- checkpoints hold the full model state (frozen momentum encoders, queues), optimizer,
+  scaler, epoch and config yaml, load with `weights_only=True`, and every epoch reseeds from
+  (seed, rank, epoch): `run.resume_ckpt_path` continues exactly like an uninterrupted run;
+- a relative `run.output_dir` is taken from the working directory, the resolved config is
+  written there, and a second runner in one process does not hit the registry's KeyError;
+- `run.batch_sampler` (semi_hard | grouped | random | null) and `run.sampler` build the train
+  loader from `lavis_syncmask.sampler.SemiHardBatchSampler` (method.md, batch construction).
+
+Run keys beyond LAVIS's: `max_grad_norm`, `batch_sampler`, `sampler`, `dist_backend`,
+`find_unused_parameters` (DDP), `seed` (also the per-epoch data order). Optional task hooks:
+`before_train_epoch(epoch)`, `after_train_epoch(epoch) -> dict` (else `epoch_means()`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from lavis.common.registry import registry
+from lavis.runners.runner_base import RunnerBase
+from omegaconf import OmegaConf
+from torch.nn.parallel import DistributedDataParallel
+
+from lavis_syncmask.checkpoint import (
+    load_checkpoint,
+    load_model_weights,
+    restore_training_state,
+    save_checkpoint,
+)
+from lavis_syncmask.distributed import (
+    barrier,
+    broadcast_object,
+    get_rank,
+    get_world_size,
+    is_dist,
+    is_main_process,
+)
+from lavis_syncmask.runner_loaders import (
+    SAMPLER_KNOBS,
+    build_batch_sampler,
+    build_loader,
+    refresh_sampler_similarity,
+    sampler_knobs,
+    sampler_metadata,
+    sampler_settings,
+    set_loader_epoch,
+)
+from lavis_syncmask.runner_loop import LoopSettings, epoch_seed, seed_everything, train_one_epoch
+
+logger = logging.getLogger(__name__)
+
+BEST_CHECKPOINT = "checkpoint_best.pth"
+CONFIG_FILE = "config.yaml"
+
+
+def epoch_checkpoint_name(epoch: int) -> str:
+    return f"checkpoint_{epoch}.pth"
+
+
+def _jsonable(value: Any) -> Any:
+    """`json.dumps` fallback: tensors and NumPy values as numbers / lists, the rest as text."""
+    if isinstance(value, (torch.Tensor, np.ndarray, np.generic)):
+        return value.tolist()
+    return str(value)
+
+
+@registry.register_runner("runner_syncmask")
+class RunnerSyncMask(RunnerBase):
+    """Epoch-based runner; construct as LAVIS's: `RunnerSyncMask(cfg, task, model, datasets,
+    job_id)`, then `.train()` or `.evaluate(skip_reload=True)`."""
+
+    def __init__(self, cfg: Any, task: Any, model: Any, datasets: dict, job_id: str) -> None:
+        run_cfg = cfg.run_cfg
+        # Fail before any output exists when the config is wrong.
+        wants_sampler = run_cfg.get("batch_sampler", None) is not None
+        knobs = sampler_knobs(self.batch_sampler_class()) if wants_sampler else SAMPLER_KNOBS
+        self.sampler_settings = sampler_settings(run_cfg, knobs)
+        if bool(run_cfg.get("distributed", False)) and not is_dist():
+            raise ValueError(
+                "run.distributed is true but no process group is initialised; launch with "
+                "torchrun and `python -m lavis_syncmask.train` (which sets it up)"
+            )
+        self.best_epoch: int | None = None
+        self.best_agg_metric: float | None = None
+        # Where the best weights are: this run's folder, or the folder a resume came from.
+        self.best_checkpoint: str | None = None
+        self._batch_sampler: Any | None = None
+        self._sampler_texts: list[str] = []
+        super().__init__(cfg, task, model, datasets, job_id)
+        if bool(run_cfg.get("amp", False)) and self.device.type != "cuda":
+            logger.warning("run.amp is set but the device is %s: AMP stays off", self.device)
+
+    # ------------------------------------------------------------------ settings
+    @property
+    def use_distributed(self) -> bool:
+        return bool(self.config.run_cfg.get("distributed", False))
+
+    @property
+    def device(self) -> torch.device:
+        if self._device is None:
+            device = torch.device(str(self.config.run_cfg.get("device", "cpu")))
+            if device.type == "cuda" and not torch.cuda.is_available():
+                raise ValueError(f"run.device={device} but CUDA is not available")
+            if device.type == "cuda" and device.index is None and self.use_distributed:
+                device = torch.device("cuda", int(self.config.run_cfg.get("gpu", 0)))
+            self._device = device
+        return self._device
+
+    @property
+    def seed(self) -> int:
+        return int(self.config.run_cfg.get("seed", 42))
+
+    @property
+    def use_amp(self) -> bool:
+        return bool(self.config.run_cfg.get("amp", False)) and self.device.type == "cuda"
+
+    @property
+    def loop_settings(self) -> LoopSettings:
+        max_norm = self.config.run_cfg.get("max_grad_norm", None)
+        return LoopSettings(
+            accum_grad_iters=self.accum_grad_iters,
+            max_grad_norm=None if max_norm is None else float(max_norm),
+            use_amp=self.use_amp,
+            log_freq=max(1, self.log_freq),
+        )
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The model on its device, DDP-wrapped when distributed (built once, never None)."""
+        if self._wrapped_model is None:
+            self._model = self._model.to(self.device)
+            if self.use_distributed:
+                self._wrapped_model = DistributedDataParallel(
+                    self._model,
+                    device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                    find_unused_parameters=bool(
+                        self.config.run_cfg.get("find_unused_parameters", False)
+                    ),
+                )
+            else:
+                self._wrapped_model = self._model
+        return self._wrapped_model
+
+    @property
+    def scaler(self) -> Any | None:
+        if self.use_amp and self._scaler is None:
+            self._scaler = torch.amp.GradScaler("cuda")
+        return self._scaler
+
+    def batch_sampler_class(self) -> type:
+        """The batch sampler `run.batch_sampler` builds (imported only when one is asked for)."""
+        from lavis_syncmask.sampler import SemiHardBatchSampler
+
+        return SemiHardBatchSampler
+
+    # ------------------------------------------------------------------ output
+    def setup_output_dir(self) -> None:
+        base = Path(str(self.config.run_cfg.get("output_dir", "output"))).expanduser()
+        output_dir = (base if base.is_absolute() else Path.cwd() / base) / self.job_id
+        result_dir = output_dir / "result"
+        result_dir.mkdir(parents=True, exist_ok=True)
+        for name, path in (("output_dir", output_dir), ("result_dir", result_dir)):
+            # The registry refuses a second registration; a later runner's paths win.
+            registry.mapping["paths"].pop(name, None)
+            registry.register_path(name, str(path))
+        self.output_dir, self.result_dir = output_dir, result_dir
+        if is_main_process():
+            (output_dir / CONFIG_FILE).write_text(self.config_yaml(), encoding="utf-8")
+
+    def config_yaml(self) -> str:
+        """The resolved configuration (run, model, datasets) as yaml."""
+        return OmegaConf.to_yaml(self.config.config, resolve=True)
+
+    def log_stats(self, stats: Any, split_name: str) -> None:
+        if not is_main_process() or not isinstance(stats, dict):
+            return
+        line = json.dumps({f"{split_name}_{k}": v for k, v in stats.items()}, default=_jsonable)
+        with open(self.output_dir / "log.txt", "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+    # ------------------------------------------------------------------ loaders
+    def create_loaders(
+        self,
+        datasets: list,
+        num_workers: int,
+        batch_sizes: list[int],
+        is_trains: list[bool],
+        collate_fns: list,
+        dataset_ratios: Any = None,
+    ) -> list:
+        loaders = []
+        for dataset, batch_size, is_train, collate_fn in zip(
+            datasets, batch_sizes, is_trains, collate_fns
+        ):
+            if isinstance(dataset, (list, tuple)):
+                raise ValueError(
+                    "runner_syncmask does not mix map-style and webdataset training sets; "
+                    f"got {[type(d).__name__ for d in dataset]}"
+                )
+            batch_sampler = None
+            if is_train and self.sampler_settings.mode is not None:
+                batch_sampler = self._make_batch_sampler(dataset, int(batch_size))
+            loaders.append(
+                build_loader(
+                    dataset,
+                    batch_size=int(batch_size),
+                    is_train=is_train,
+                    num_workers=int(num_workers),
+                    collate_fn=collate_fn,
+                    on_cuda=self.cuda_enabled,
+                    num_replicas=get_world_size(),
+                    rank=get_rank(),
+                    seed=self.seed,
+                    distributed_eval=self.use_dist_eval_sampler,
+                    batch_sampler=batch_sampler,
+                )
+            )
+        return loaders
+
+    def _make_batch_sampler(self, dataset: Any, batch_size: int) -> Any:
+        meta = sampler_metadata(dataset)
+        self._sampler_texts = [str(text) for text in meta["texts"]]
+        self._batch_sampler = build_batch_sampler(
+            self.batch_sampler_class(),
+            meta,
+            self.sampler_settings,
+            batch_size=batch_size,
+            seed=self.seed,
+            num_replicas=get_world_size(),
+            rank=get_rank(),
+        )
+        logger.info(
+            "train batches from %s (mode %s)",
+            type(self._batch_sampler).__name__,
+            self.sampler_settings.mode,
+        )
+        return self._batch_sampler
+
+    # ------------------------------------------------------------------ training
+    def train(self) -> None:
+        start = time.time()
+        self.log_config()
+        if not self.evaluate_only and self.resume_ckpt_path:
+            self._load_checkpoint(self.resume_ckpt_path)
+        last_epoch = self.start_epoch - 1
+        for epoch in range(self.start_epoch, self.max_epoch):
+            if not self.evaluate_only:
+                self.log_stats(self.train_epoch(epoch), "train")
+            self._validate(epoch)
+            if self.evaluate_only:
+                break
+            self._save_checkpoint(epoch, is_best=False)
+            barrier()  # no rank may read a checkpoint before rank 0 has written it
+            last_epoch = epoch
+        test_epoch: Any = "best" if self.best_epoch is not None else last_epoch
+        self.evaluate(cur_epoch=test_epoch, skip_reload=self.evaluate_only)
+        elapsed = datetime.timedelta(seconds=int(time.time() - start))
+        logger.info("training time %s", elapsed)
+
+    def train_epoch(self, epoch: int) -> dict[str, Any]:
+        loader = self.train_loader
+        self._start_epoch(loader, epoch)
+        stats: dict[str, Any] = train_one_epoch(
+            task=self.task,
+            model=self.model,
+            loader=loader,
+            optimizer=self.optimizer,
+            lr_scheduler=self.lr_scheduler,
+            scaler=self.scaler,
+            device=self.device,
+            epoch=epoch,
+            settings=self.loop_settings,
+        )
+        stats.update(self._task_epoch_stats(epoch))
+        if self._batch_sampler is not None:
+            sampler_stats = self._batch_sampler.epoch_statistics()
+            stats.update({f"sampler_{k}": v for k, v in sampler_stats.items()})
+        logger.info("epoch %d train stats: %s", epoch, json.dumps(stats, default=_jsonable))
+        return stats
+
+    def _start_epoch(self, loader: Any, epoch: int) -> None:
+        set_loader_epoch(loader, epoch)
+        if self._batch_sampler is not None:
+            model = self.unwrap_dist_model(self.model)
+            refresh_sampler_similarity(self._batch_sampler, model, epoch, self._sampler_texts)
+        hook = getattr(self.task, "before_train_epoch", None)
+        if callable(hook):
+            hook(epoch)
+        seed_everything(epoch_seed(self.seed, get_rank(), epoch))
+
+    def _task_epoch_stats(self, epoch: int) -> dict[str, Any]:
+        after = getattr(self.task, "after_train_epoch", None)
+        if callable(after):
+            return dict(after(epoch) or {})
+        means = getattr(self.task, "epoch_means", None)
+        return dict(means() or {}) if callable(means) else {}
+
+    # ------------------------------------------------------------------ evaluation
+    def _validate(self, epoch: int) -> None:
+        for split_name in self.valid_splits:
+            val_log = self.eval_epoch(split_name=split_name, cur_epoch=epoch)
+            if not isinstance(val_log, dict) or not is_main_process() or not val_log:
+                continue
+            if "agg_metrics" not in val_log:
+                raise ValueError(
+                    f"{type(self.task).__name__} returned no 'agg_metrics' for split "
+                    f"{split_name!r}; keys: {sorted(val_log)}"
+                )
+            score = float(val_log["agg_metrics"])
+            # The first validation split picks the best checkpoint (LAVIS: the one named val).
+            improved = self.best_agg_metric is None or score > self.best_agg_metric
+            if split_name == self.valid_splits[0] and improved and not self.evaluate_only:
+                self.best_epoch, self.best_agg_metric = epoch, score
+                self._save_checkpoint(epoch, is_best=True)
+                self.best_checkpoint = str(self.output_dir / BEST_CHECKPOINT)
+            self.log_stats({**val_log, "best_epoch": self.best_epoch}, split_name)
+        # Only rank 0 sees the metrics; the others must agree on which checkpoint is best.
+        self.best_epoch, self.best_agg_metric, self.best_checkpoint = broadcast_object(
+            (self.best_epoch, self.best_agg_metric, self.best_checkpoint)
+        )
+
+    @torch.no_grad()
+    def eval_epoch(self, split_name: str, cur_epoch: Any, skip_reload: bool = False) -> Any:
+        data_loader = self.dataloaders.get(split_name, None)
+        if data_loader is None:
+            raise ValueError(
+                f"no data for split {split_name!r}; splits built: {sorted(self.dataloaders)}"
+            )
+        model = self.unwrap_dist_model(self.model)
+        if not skip_reload and cur_epoch == "best":
+            model = self._reload_best_model(model)
+        model.eval()
+        logger.info("evaluating split %s (epoch %s)", split_name, cur_epoch)
+        start = time.time()
+        self.task.before_evaluation(model=model, dataset=self.datasets[split_name])
+        results = self.task.evaluation(model, data_loader, cuda_enabled=self.cuda_enabled)
+        logger.info("split %s evaluated in %.1f s", split_name, time.time() - start)
+        if results is None:
+            return None
+        return self.task.after_evaluation(
+            val_result=results, split_name=split_name, epoch=cur_epoch
+        )
+
+    def evaluate(self, cur_epoch: Any = "best", skip_reload: bool = False) -> dict | None:
+        if not self.test_splits:
+            return None
+        logs = {}
+        for split_name in self.test_splits:
+            logs[split_name] = self.eval_epoch(split_name, cur_epoch, skip_reload=skip_reload)
+            self.log_stats(logs[split_name], split_name)
+        return logs
+
+    # ------------------------------------------------------------------ checkpoints
+    def _save_checkpoint(self, cur_epoch: int, is_best: bool = False) -> None:
+        if not is_main_process():
+            return
+        name = BEST_CHECKPOINT if is_best else epoch_checkpoint_name(cur_epoch)
+        save_checkpoint(
+            self.output_dir / name,
+            model=self.unwrap_dist_model(self.model),
+            optimizer=self.optimizer,
+            scaler=self.scaler,
+            epoch=cur_epoch,
+            config_yaml=self.config_yaml(),
+            best_epoch=self.best_epoch,
+            best_agg_metric=self.best_agg_metric,
+        )
+
+    def _load_checkpoint(self, url_or_filename: str) -> None:
+        checkpoint = load_checkpoint(url_or_filename, "run.resume_ckpt_path")
+        self.start_epoch = restore_training_state(
+            checkpoint,
+            model=self.unwrap_dist_model(self.model),
+            optimizer=self.optimizer,
+            scaler=self.scaler,
+        )
+        self.best_epoch = checkpoint.get("best_epoch")
+        self.best_agg_metric = checkpoint.get("best_agg_metric")
+        best = Path(url_or_filename).expanduser().parent / BEST_CHECKPOINT
+        if self.best_epoch is not None and not best.is_file():
+            logger.warning("no %s next to the resumed checkpoint: best score forgotten", best)
+            self.best_epoch = self.best_agg_metric = None
+        self.best_checkpoint = str(best) if self.best_epoch is not None else None
+        logger.info("resumed from %s: next epoch %d", url_or_filename, self.start_epoch)
+
+    def _reload_best_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        path = self.best_checkpoint or str(self.output_dir / BEST_CHECKPOINT)
+        load_model_weights(model, path, "best checkpoint")
+        return model

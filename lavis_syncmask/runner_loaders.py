@@ -1,0 +1,214 @@
+"""Data loaders for `runner_syncmask`: deterministic per-epoch order, CPU-safe, and the hook
+for the semi-hard batch sampler (method.md, batch construction; `lavis_syncmask.sampler`).
+
+Differences from LAVIS's `RunnerBase.create_loaders`, and why:
+- the train split always goes through a `DistributedSampler` (one replica in a single process)
+  whose `set_epoch` the runner calls, so the order of an epoch depends only on (seed, epoch)
+  and a resumed run sees the same batches as an uninterrupted one;
+- `PrefetchLoader` (which creates a CUDA stream) only wraps loaders on a CUDA device;
+- `run.batch_sampler` swaps the train sampler for a batch sampler that shards and reshuffles
+  by itself, fed by the dataset's `sampler_metadata()`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from lavis.datasets.datasets.dataloader_utils import PrefetchLoader
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSampler, IterableDataset
+
+from lavis_syncmask.distributed import broadcast_tensor
+
+SamplerMode = Literal["semi_hard", "grouped", "random"]
+SAMPLER_MODES: tuple[str, ...] = ("semi_hard", "grouped", "random")
+#: The documented `run.sampler` keys (a sampler class may accept more keyword arguments).
+SAMPLER_KNOBS: tuple[str, ...] = ("group_size", "sim_lower", "sim_upper", "refresh_every")
+#: Constructor arguments the runner sets itself, never taken from `run.sampler`.
+RUNNER_SET: frozenset[str] = frozenset({"mode", "seed", "num_replicas", "rank", "drop_last"})
+METADATA_KEYS: tuple[str, ...] = ("texts", "product_ids", "subcategories", "categories")
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """`run.batch_sampler` (None: LAVIS's default loaders) and the `run.sampler` knobs."""
+
+    mode: SamplerMode | None = None
+    knobs: dict[str, Any] = field(default_factory=dict)
+
+
+def sampler_knobs(sampler_cls: Callable[..., Any]) -> tuple[str, ...]:
+    """The keyword-only constructor arguments of `sampler_cls` that `run.sampler` may set."""
+    params = inspect.signature(sampler_cls).parameters.values()
+    names = [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    return tuple(name for name in names if name not in RUNNER_SET)
+
+
+def sampler_settings(run_cfg: Any, valid_knobs: Sequence[str] = SAMPLER_KNOBS) -> SamplerSettings:
+    """Validate and read `run.batch_sampler` / `run.sampler` (keys from `valid_knobs`); bad
+    values raise ValueError naming the valid ones."""
+    mode = run_cfg.get("batch_sampler", None)
+    if mode is not None and mode not in SAMPLER_MODES:
+        raise ValueError(
+            f"run.batch_sampler={mode!r} is not valid; choose one of {list(SAMPLER_MODES)} or null"
+        )
+    raw = run_cfg.get("sampler", None) or {}
+    knobs = dict(raw.items())
+    unknown = sorted(set(knobs) - set(valid_knobs))
+    if unknown:
+        raise ValueError(f"unknown run.sampler keys {unknown}; valid keys: {list(valid_knobs)}")
+    return SamplerSettings(mode=mode, knobs=knobs)
+
+
+def sampler_metadata(dataset: Dataset) -> dict[str, list]:
+    """The dataset's `sampler_metadata()`, concatenated over the parts of a ConcatDataset.
+
+    Each list has one entry per dataset index (texts, product ids, subcategories, categories).
+    """
+    parts = dataset.datasets if isinstance(dataset, ConcatDataset) else [dataset]
+    merged: dict[str, list] = {key: [] for key in METADATA_KEYS}
+    for part in parts:
+        getter = getattr(part, "sampler_metadata", None)
+        if getter is None:
+            raise ValueError(
+                f"run.batch_sampler needs a train dataset with sampler_metadata(); "
+                f"{type(part).__name__} has none"
+            )
+        meta = getter()
+        missing = [key for key in METADATA_KEYS if key not in meta]
+        if missing:
+            raise ValueError(f"{type(part).__name__}.sampler_metadata() lacks {missing}")
+        for key in METADATA_KEYS:
+            values = list(meta[key])
+            if len(values) != len(part):
+                raise ValueError(
+                    f"{type(part).__name__}.sampler_metadata()[{key!r}] has {len(values)} "
+                    f"entries for {len(part)} samples"
+                )
+            merged[key].extend(values)
+    return merged
+
+
+def build_batch_sampler(
+    sampler_cls: Callable[..., Any],
+    meta: dict[str, list],
+    settings: SamplerSettings,
+    *,
+    batch_size: int,
+    seed: int,
+    num_replicas: int,
+    rank: int,
+) -> Any:
+    """Construct `sampler_cls` (SemiHardBatchSampler's signature) over `sampler_metadata(...)`.
+
+    `batch_size` is per rank, as LAVIS's `batch_size_train`.
+    """
+    return sampler_cls(
+        meta["texts"],
+        meta["product_ids"],
+        meta["subcategories"],
+        meta["categories"],
+        batch_size,
+        mode=settings.mode,
+        seed=seed,
+        num_replicas=num_replicas,
+        rank=rank,
+        drop_last=True,
+        **settings.knobs,
+    )
+
+
+def build_loader(
+    dataset: Dataset,
+    *,
+    batch_size: int,
+    is_train: bool,
+    num_workers: int,
+    collate_fn: Callable | None,
+    on_cuda: bool,
+    num_replicas: int,
+    rank: int,
+    seed: int,
+    distributed_eval: bool,
+    batch_sampler: Any | None = None,
+) -> Any:
+    """One split's loader. Train: sharded, shuffled per (seed, epoch), last partial batch
+    dropped; eval: in order, sharded only when `distributed_eval` and several ranks."""
+    if isinstance(dataset, IterableDataset):
+        if is_train:
+            raise ValueError(
+                f"runner_syncmask trains on map-style datasets; {type(dataset).__name__} is "
+                "iterable (use LAVIS's runner_iter for webdataset pipelines)"
+            )
+        return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
+    common = {"num_workers": num_workers, "collate_fn": collate_fn, "pin_memory": on_cuda}
+    if is_train and batch_sampler is not None:
+        loader = DataLoader(dataset, batch_sampler=batch_sampler, **common)
+    elif is_train:
+        sampler = DistributedSampler(
+            dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed
+        )
+        loader = DataLoader(
+            dataset, batch_size=batch_size, sampler=sampler, drop_last=True, **common
+        )
+    else:
+        sampler = None
+        if distributed_eval and num_replicas > 1:
+            sampler = DistributedSampler(
+                dataset, num_replicas=num_replicas, rank=rank, shuffle=False
+            )
+        loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, **common)
+    # PrefetchLoader overlaps host-to-GPU copies on a side CUDA stream: meaningless on a CPU.
+    return PrefetchLoader(loader) if on_cuda else loader
+
+
+def base_loader(loader: Any) -> Any:
+    """The torch DataLoader inside a PrefetchLoader (or the loader itself)."""
+    return loader.loader if isinstance(loader, PrefetchLoader) else loader
+
+
+def set_loader_epoch(loader: Any, epoch: int) -> None:
+    """Tell the loader's batch sampler, else its sampler, which epoch starts (if they care)."""
+    inner = base_loader(loader)
+    for owner in (getattr(inner, "batch_sampler", None), getattr(inner, "sampler", None)):
+        if owner is not None and hasattr(owner, "set_epoch"):
+            owner.set_epoch(epoch)
+            return
+
+
+@torch.no_grad()
+def refresh_sampler_similarity(sampler: Any, model: Any, epoch: int, texts: list[str]) -> bool:
+    """Re-embed the catalogue's texts with the current model when the sampler asks for it.
+
+    The embeddings `(N, D)` come from `model.sampler_text_embeddings(texts)` and are broadcast
+    from rank 0 so every rank's sampler shards the same batches. Returns whether it refreshed.
+    """
+    if not sampler.needs_refresh(epoch):
+        return False
+    embed = getattr(model, "sampler_text_embeddings", None)
+    if embed is None:
+        logger.warning(
+            "batch sampler asks for a similarity refresh at epoch %d but %s has no "
+            "sampler_text_embeddings(texts); keeping the old similarities",
+            epoch,
+            type(model).__name__,
+        )
+        return False
+    was_training = model.training
+    model.eval()
+    try:
+        embeddings = embed(texts)
+    finally:
+        model.train(was_training)
+    embeddings = broadcast_tensor(embeddings.detach().float()).cpu()
+    sampler.refresh_similarity(embeddings)
+    logger.info(
+        "epoch %d: refreshed batch-sampler similarities (%s)", epoch, tuple(embeddings.shape)
+    )
+    return True
