@@ -40,7 +40,9 @@ _MAX_FILLER = 26  # with ~14 garment / detail words: 20-40 words per text
 _VIEWS_P = [0.10, 0.12, 0.15, 0.25, 0.22, 0.16]  # 1-6 rows per product, ~3.85 on average
 
 
-def _subcategory_sizes(n_products: int, n_subcategories: int, rng: np.random.Generator) -> np.ndarray:
+def _subcategory_sizes(
+    n_products: int, n_subcategories: int, rng: np.random.Generator
+) -> np.ndarray:
     zipf = 1.0 / np.arange(1, n_subcategories + 1)
     return rng.choice(n_subcategories, size=n_products, p=zipf / zipf.sum())
 

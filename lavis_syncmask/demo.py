@@ -23,7 +23,11 @@ PROJECTS = PACKAGE_DIR.parent / "projects" / "syncmask"
 
 
 def ensure_catalogue(data_dir: Path, products: int, val_products: int, seed: int) -> None:
-    from lavis_syncmask.data.synthetic import format_summary, generate_catalogue, summarize_catalogue
+    from lavis_syncmask.data.synthetic import (
+        format_summary,
+        generate_catalogue,
+        summarize_catalogue,
+    )
 
     if not (data_dir / "fashiongen_256_256_train.h5").exists():
         generate_catalogue(data_dir, products, val_products, seed, progress=True)
@@ -59,16 +63,25 @@ def sync_precision(checkpoint: Path, data_dir: Path, batches: int = 8) -> dict[s
 
     cfg = OmegaConf.load(PROJECTS / "pretrain_tiny.yaml")
     model_cfg = OmegaConf.merge(
-        OmegaConf.load(registry.get_model_class("syncmask_fashion").default_config_path("tiny")).model,
+        OmegaConf.load(
+            registry.get_model_class("syncmask_fashion").default_config_path("tiny")
+        ).model,
         cfg.model,
-        {"load_finetuned": True, "finetuned": str(checkpoint), "tokenizer": str(data_dir / "vocab")},
+        {
+            "load_finetuned": True,
+            "finetuned": str(checkpoint),
+            "tokenizer": str(data_dir / "vocab"),
+        },
     )
     model = registry.get_model_class("syncmask_fashion").from_config(model_cfg).eval()
     builder_cfg = OmegaConf.merge(cfg.datasets.fashiongen_pretrain, {"data_root": str(data_dir)})
     builder = registry.get_builder_class("fashiongen_pretrain")(builder_cfg)
     dataset = builder.build_datasets()["val"]
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=32, shuffle=True, collate_fn=dataset.collater,
+        dataset,
+        batch_size=32,
+        shuffle=True,
+        collate_fn=dataset.collater,
         generator=torch.Generator().manual_seed(0),
     )
     configs = {
@@ -115,9 +128,13 @@ def main(argv: list[str] | None = None) -> None:
     checkpoint = latest_checkpoint(out / "pretrain")
     evaluate.main(
         [
-            "--cfg-path", str(PROJECTS / "retrieval_tiny.yaml"),
-            "--options", f"model.finetuned={checkpoint}", "model.load_finetuned=True",
-            f"model.tokenizer={data_dir / 'vocab'}", f"run.output_dir={out / 'retrieval'}",
+            "--cfg-path",
+            str(PROJECTS / "retrieval_tiny.yaml"),
+            "--options",
+            f"model.finetuned={checkpoint}",
+            "model.load_finetuned=True",
+            f"model.tokenizer={data_dir / 'vocab'}",
+            f"run.output_dir={out / 'retrieval'}",
             "run.protocol=full",
         ]
     )

@@ -29,10 +29,14 @@ def summarize(report: dict[str, Any]) -> str:
             values = [_epoch_value(row, term) for row in epochs]
             values = [v for v in values if v is not None]
             if values:
-                lines.append(f"  {term:9s} {values[0]:.3f} -> {values[-1]:.3f} over {len(values)} epochs")
+                lines.append(
+                    f"  {term:9s} {values[0]:.3f} -> {values[-1]:.3f} over {len(values)} epochs"
+                )
     masking = report.get("masking", {})
     if masking:
-        lines.append("masks on validation batches, same trained teacher (higher = more synchronized):")
+        lines.append(
+            "masks on validation batches, same trained teacher (higher = more synchronized):"
+        )
         lines.append(f"  {'statistic':24s} {'syncmask':>9s} {'random':>9s}")
         for key, _baseline in SYNC_KEYS:
             sync = masking.get("syncmask", {}).get(key)

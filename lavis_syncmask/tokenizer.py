@@ -15,6 +15,8 @@ from pathlib import Path
 
 from transformers import BertTokenizerFast
 
+from lavis_syncmask.paths import resolve_data_path
+
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 DEFAULT_TEXT_KEYS = ("input_name", "input_description")
 
@@ -74,6 +76,15 @@ def load_tokenizer(name_or_path: str | os.PathLike[str]) -> BertTokenizerFast:
             "with `python -m lavis_syncmask.tokenizer --h5 TRAIN.h5 --out DIR`, or copy "
             f"{name_or_path} into the Hugging Face cache on a machine with internet."
         ) from err
+
+
+def resolve_tokenizer(name_or_path: str) -> BertTokenizerFast:
+    """A path that exists as given, or under the data root, wins over a Hugging Face name."""
+    if not Path(name_or_path).expanduser().exists():
+        under_root = resolve_data_path(name_or_path)
+        if under_root.exists():
+            return load_tokenizer(under_root)
+    return load_tokenizer(name_or_path)
 
 
 def main(argv: list[str] | None = None) -> None:

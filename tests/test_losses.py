@@ -8,19 +8,8 @@ from lavis_syncmask.models.losses import (
     itc_loss,
     mim_loss,
     patchify,
-    same_item,
     sample_hard_negatives,
 )
-
-
-def test_same_item_marks_same_product_or_same_text() -> None:
-    pids = torch.tensor([1, 1, 2, 3])
-    tids = torch.tensor([10, 10, 20, 20])
-    mask = same_item(pids, pids, tids, tids)
-    expected = torch.tensor(
-        [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1], [0, 0, 1, 1]], dtype=torch.bool
-    )
-    assert torch.equal(mask, expected)
 
 
 def test_itc_targets_spread_over_all_positives() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from model_fixtures import batch, tiny_config, write_vocab
 
 import lavis_syncmask  # noqa: F401  (registers the model)

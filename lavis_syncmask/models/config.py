@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 # Keys LAVIS itself puts into every model config; they are not architecture settings.
 LAVIS_KEYS = frozenset(

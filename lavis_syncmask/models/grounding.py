@@ -11,9 +11,7 @@ import torch
 import torch.nn.functional as F
 
 
-def visible_tokens(
-    offsets: torch.Tensor, spans: Sequence[Sequence[Sequence[int]]]
-) -> torch.Tensor:
+def visible_tokens(offsets: torch.Tensor, spans: Sequence[Sequence[Sequence[int]]]) -> torch.Tensor:
     """`(B, T)` bool: tokens whose character range `offsets` `(B, T, 2)` lies inside one of that
     sample's visible-word spans `[(start, end), ...]`. Special tokens (empty range) are False."""
     batch, length = offsets.shape[:2]

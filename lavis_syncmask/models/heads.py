@@ -23,8 +23,9 @@ from transformers.modeling_outputs import ModelOutput
 
 from lavis_syncmask.models.backbones import encode_image
 from lavis_syncmask.models.config import SyncMaskModelConfig
-from lavis_syncmask.models.syncmask_fashion import SyncMaskFashion, resolve_tokenizer
+from lavis_syncmask.models.syncmask_fashion import SyncMaskFashion
 from lavis_syncmask.paths import config_path
+from lavis_syncmask.tokenizer import resolve_tokenizer
 
 HEAD_KEYS = frozenset({"num_classes", "init_from"})
 
@@ -63,7 +64,9 @@ class SyncMaskClassifier(SyncMaskFashion):
     def __init__(self, config: SyncMaskModelConfig, tokenizer: Any, num_classes: int) -> None:
         super().__init__(config, tokenizer)
         width = config.backbone.text_width
-        self.cls_head = nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, num_classes))
+        self.cls_head = nn.Sequential(
+            nn.Linear(width, width), nn.ReLU(), nn.Linear(width, num_classes)
+        )
 
     @classmethod
     def from_config(cls, cfg: Any) -> SyncMaskClassifier:

@@ -9,19 +9,6 @@ import torch
 import torch.nn.functional as F
 
 
-def same_item(
-    ids_a: torch.Tensor,
-    ids_b: torch.Tensor,
-    text_ids_a: torch.Tensor | None = None,
-    text_ids_b: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """`(A, B)` bool: pairs of one product, or with identical text (false negatives)."""
-    same = ids_a[:, None] == ids_b[None, :]
-    if text_ids_a is not None and text_ids_b is not None:
-        same |= text_ids_a[:, None] == text_ids_b[None, :]
-    return same
-
-
 def itc_loss(
     sim_i2t: torch.Tensor,
     sim_t2i: torch.Tensor,

@@ -55,7 +55,5 @@ class MIMDecoder(nn.Module):
             full = full.clone()
             full[~patch_mask] = patches.reshape(-1, patches.size(-1))
         memory = self.text_embed(text_tokens)
-        x = self.decoder(
-            full + self.pos_embed, memory, memory_key_padding_mask=text_attention == 0
-        )
+        x = self.decoder(full + self.pos_embed, memory, memory_key_padding_mask=text_attention == 0)
         return self.head(x)

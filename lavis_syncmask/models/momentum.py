@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from lavis_syncmask.distributed import concat_all_gather
+
 # Product ids of queue slots not filled yet: matches no real id.
 EMPTY_ID = -(2**62)
 
@@ -29,15 +31,6 @@ def ema_update(pairs: Sequence[tuple[nn.Module, nn.Module]], momentum: float) ->
     for student, teacher in pairs:
         for p_s, p_t in zip(student.parameters(), teacher.parameters(), strict=True):
             p_t.lerp_(p_s.detach(), 1.0 - momentum)
-
-
-def _gather(tensor: torch.Tensor) -> torch.Tensor:
-    """Concatenate a tensor over all ranks (identity in one process); no gradient."""
-    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-        return tensor
-    parts = [torch.empty_like(tensor) for _ in range(torch.distributed.get_world_size())]
-    torch.distributed.all_gather(parts, tensor.contiguous())
-    return torch.cat(parts)
 
 
 class FeatureQueue(nn.Module):
@@ -65,8 +58,8 @@ class FeatureQueue(nn.Module):
     ) -> None:
         """Add this step's features `(B, D)` from every rank; the queue size must be a multiple
         of the global batch so a step never wraps around the end."""
-        image_feat, text_feat = _gather(image_feat), _gather(text_feat)
-        product_ids, text_ids = _gather(product_ids), _gather(text_ids)
+        image_feat, text_feat = concat_all_gather(image_feat), concat_all_gather(text_feat)
+        product_ids, text_ids = concat_all_gather(product_ids), concat_all_gather(text_ids)
         batch = image_feat.size(0)
         if self.size % batch:
             raise ValueError(

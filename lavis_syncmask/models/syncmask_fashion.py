@@ -23,6 +23,7 @@ from lavis.models.base_model import BaseModel
 from torch import nn
 from transformers.modeling_outputs import ModelOutput
 
+from lavis_syncmask.false_negatives import false_negative_mask
 from lavis_syncmask.masking import (
     MaskingConfig,
     TokenTables,
@@ -42,16 +43,11 @@ from lavis_syncmask.models.backbones import (
 )
 from lavis_syncmask.models.config import SyncMaskModelConfig
 from lavis_syncmask.models.grounding import described_patch_grid, visible_tokens
-from lavis_syncmask.models.losses import (
-    itc_loss,
-    mim_loss,
-    same_item,
-    sample_hard_negatives,
-)
+from lavis_syncmask.models.losses import itc_loss, mim_loss, sample_hard_negatives
 from lavis_syncmask.models.mim_decoder import MIMDecoder
 from lavis_syncmask.models.momentum import FeatureQueue, ema_update, frozen_copy
-from lavis_syncmask.paths import config_path, resolve_data_path
-from lavis_syncmask.tokenizer import load_tokenizer
+from lavis_syncmask.paths import config_path
+from lavis_syncmask.tokenizer import resolve_tokenizer
 
 
 @dataclass
@@ -214,7 +210,7 @@ class SyncMaskFashion(BaseModel):
         text_feat = F.normalize(self.text_proj(text_embeds[:, 0]), dim=-1)
 
         teacher = self._teacher(image, tok)
-        positives = same_item(
+        positives = false_negative_mask(
             ids_product,
             torch.cat([ids_product, self.queue.idx_queue]),
             ids_text,
@@ -229,10 +225,12 @@ class SyncMaskFashion(BaseModel):
             obj.alpha,
         )
         sim = (image_feat @ text_feat.T / self.temp).detach()
-        forbidden = same_item(ids_product, ids_product, ids_text, ids_text)
+        forbidden = false_negative_mask(ids_product, ids_product, ids_text, ids_text)
         loss_itm = self._itm_loss(image_embeds, text_embeds, tok.attention_mask, sim, forbidden)
 
-        units = word_units(tok.input_ids, tok.attention_mask, self._tables(), self.masking.sync_word_filter)
+        units = word_units(
+            tok.input_ids, tok.attention_mask, self.token_tables(), self.masking.sync_word_filter
+        )
         masks = synchronized_masks(
             teacher.attention, units, self.grid**2, self.masking, step=int(self.global_step)
         )
@@ -251,10 +249,10 @@ class SyncMaskFashion(BaseModel):
             + obj.mlm_weight * loss_mlm
             + obj.mim_weight * loss_mim
         )
-        stats = self._mask_stats(samples, tok, masks, units, teacher.attention)
+        stats = self.mask_stats(samples, tok, masks, units, teacher.attention)
         return SyncMaskOutput(loss, loss_itc, loss_itm, loss_mlm, loss_mim, stats)
 
-    def _tables(self) -> TokenTables:
+    def token_tables(self) -> TokenTables:
         if self.tables.is_special.device != self.device:
             self.tables = self.tables.to(self.device)
         return self.tables
@@ -297,25 +295,6 @@ class SyncMaskFashion(BaseModel):
             self.fuse(text_hidden, att, image_embeds_m, momentum=True, output_attentions=True)
         return reduce_cross_attention(maps)
 
-    @torch.no_grad()
-    def compare_masking(
-        self, samples: dict[str, Any], configs: dict[str, MaskingConfig]
-    ) -> dict[str, dict[str, float]]:
-        """Mask statistics of several masking configs on one batch, with the teacher as it is
-        now (no EMA update, past any warm-up): e.g. SyncMask against random masks."""
-        tok = self.tokenize(list(samples["text_input"]), offsets="visible_spans" in samples)
-        image_embeds_m = encode_image(self.visual_encoder_m, samples["image"].to(self.device))
-        text_m = self.encode_text(tok.input_ids, tok.attention_mask, momentum=True)
-        attention = self.teacher_attention(text_m.last_hidden_state, tok.attention_mask, image_embeds_m)
-        results = {}
-        for name, config in configs.items():
-            units = word_units(tok.input_ids, tok.attention_mask, self._tables(), config.sync_word_filter)
-            masks = synchronized_masks(
-                attention, units, self.grid**2, config, step=config.sync_warmup_steps
-            )
-            results[name] = self._mask_stats(samples, tok, masks, units, attention)
-        return results
-
     def _sync_active(self) -> bool:
         """The teacher's extra fusion pass runs only when its attention will be used (not for
         random masks, nor during a step warm-up)."""
@@ -336,7 +315,11 @@ class SyncMaskFashion(BaseModel):
 
     def _mlm_loss(self, tok, token_mask, image_embeds, image_embeds_m) -> torch.Tensor:
         masked_ids, labels = apply_mlm_replacement(
-            tok.input_ids, token_mask, self._tables(), len(self.tokenizer), self.masking.mlm_probs
+            tok.input_ids,
+            token_mask,
+            self.token_tables(),
+            len(self.tokenizer),
+            self.masking.mlm_probs,
         )
         if not (labels != -100).any():  # nothing maskable in the whole batch
             return image_embeds.sum() * 0.0
@@ -372,14 +355,16 @@ class SyncMaskFashion(BaseModel):
         pred = self.mim_decoder(tokens, patch_mask, text_embeds, att)
         return mim_loss(pred, image, patch_mask, self.patch_size, obj.mim_norm_pix)
 
-    def _mask_stats(self, samples, tok, masks, units, attention) -> dict[str, float]:
+    def mask_stats(self, samples, tok, masks, units, attention) -> dict[str, float]:
         token_visible = described = None
         if "visible_spans" in samples:
             token_visible = visible_tokens(tok.offset_mapping, samples["visible_spans"])
         if "described_patches" in samples:
             described = described_patch_grid(samples["described_patches"], self.grid)
             described = described.to(self.device).flatten(1)
-        content = word_units(tok.input_ids, tok.attention_mask, self._tables(), True).word_ids >= 0
+        content = (
+            word_units(tok.input_ids, tok.attention_mask, self.token_tables(), True).word_ids >= 0
+        )
         return mask_statistics(
             masks,
             units,
@@ -418,12 +403,3 @@ class SyncMaskFashion(BaseModel):
     def sampler_text_embeddings(self, texts: list[str], batch_size: int = 256) -> torch.Tensor:
         """Momentum ITC text embeddings `(N, D)`, to refresh the batch sampler's similarity."""
         return retrieval.text_features(self, texts, batch_size, momentum=True)[0]
-
-
-def resolve_tokenizer(name_or_path: str) -> Any:
-    """A path that exists as given, or under the data root, wins over a Hugging Face name."""
-    if not Path(name_or_path).expanduser().exists():
-        under_root = resolve_data_path(name_or_path)
-        if under_root.exists():
-            return load_tokenizer(under_root)
-    return load_tokenizer(name_or_path)

@@ -12,6 +12,8 @@ import torch
 from lavis.common.registry import registry
 from lavis.tasks.base_task import BaseTask
 
+from lavis_syncmask.distributed import collective_device, is_dist
+
 LOSS_TERMS = ("loss_itc", "loss_itm", "loss_mlm", "loss_mim")
 
 
@@ -31,11 +33,9 @@ class RunningMeans:
     def means(self) -> dict[str, float]:
         keys = sorted(self.total)
         stacked = torch.tensor([[self.total[k], self.count[k]] for k in keys], dtype=torch.float64)
-        dist = torch.distributed
-        if keys and dist.is_available() and dist.is_initialized():
-            device = "cuda" if dist.get_backend() == "nccl" else "cpu"
-            stacked = stacked.to(device)
-            dist.all_reduce(stacked)
+        if keys and is_dist():  # sums and counts, so ranks with fewer batches weigh less
+            stacked = stacked.to(collective_device())
+            torch.distributed.all_reduce(stacked)
         return {k: float(t / max(c, 1)) for k, (t, c) in zip(keys, stacked.cpu().tolist())}
 
     def reset(self) -> None:

@@ -44,7 +44,9 @@ class RowEncoder:
             )
             position = 0
             for samples in loader:
-                out = encode_image(self.model.visual_encoder, samples["image"].to(self.model.device))
+                out = encode_image(
+                    self.model.visual_encoder, samples["image"].to(self.model.device)
+                )
                 for token in out.half().cpu():
                     self.cache[missing[position]] = token
                     position += 1

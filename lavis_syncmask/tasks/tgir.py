@@ -24,7 +24,9 @@ class SyncMaskTGIRTask(EvaluationTask):
     def setup_task(cls, cfg: Any) -> SyncMaskTGIRTask:
         gallery = cfg.datasets_cfg.get("fashioniq", {}).get("gallery", "original")
         if gallery not in GALLERIES:
-            raise ValueError(f"datasets.fashioniq.gallery must be one of {GALLERIES}, got {gallery!r}")
+            raise ValueError(
+                f"datasets.fashioniq.gallery must be one of {GALLERIES}, got {gallery!r}"
+            )
         return cls(cfg, protocol="fashioniq_val", gallery=gallery)
 
     def train_step(self, model: Any, samples: dict[str, Any]) -> torch.Tensor:
