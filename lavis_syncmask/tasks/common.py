@@ -88,10 +88,10 @@ class EvaluationTask(BaseTask):
 
     def _checkpoint(self) -> str | None:
         model_cfg, run_cfg = self.cfg.model_cfg, self.cfg.run_cfg
-        return (
+        path = (
             run_cfg.get("checkpoint")
             or model_cfg.get("finetuned")
             or model_cfg.get("init_from")
             or model_cfg.get("pretrained")
-            or None
         )
+        return str(Path(path).resolve()) if path else None
