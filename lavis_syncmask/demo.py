@@ -9,6 +9,7 @@ R@1/5/10 in both directions. Writes `report.json` and `report.png` into the outp
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -58,7 +59,7 @@ def sync_precision(checkpoint: Path, data_dir: Path, batches: int = 8) -> dict[s
     from lavis.common.registry import registry
     from omegaconf import OmegaConf
 
-    from lavis_syncmask.masking import MaskingConfig
+    from lavis_syncmask.models.mask_analysis import compare_masking
     from lavis_syncmask.tasks.pretrain import RunningMeans
 
     cfg = OmegaConf.load(PROJECTS / "pretrain_tiny.yaml")
@@ -86,22 +87,16 @@ def sync_precision(checkpoint: Path, data_dir: Path, batches: int = 8) -> dict[s
     )
     configs = {
         "syncmask": model.masking,
-        "random": MaskingConfig.from_dict({**vars_of(model.masking), "strategy": "random"}),
+        "random": dataclasses.replace(model.masking, strategy="random"),
     }
     meters = {name: RunningMeans() for name in configs}
     torch.manual_seed(0)
     for i, samples in enumerate(tqdm(loader, total=min(batches, len(loader)), desc="mask stats")):
         if i == batches:
             break
-        for name, stats in model.compare_masking(samples, configs).items():
+        for name, stats in compare_masking(model, samples, configs).items():
             meters[name].update(stats)
     return {name: meter.means() for name, meter in meters.items()}
-
-
-def vars_of(config: Any) -> dict[str, Any]:
-    import dataclasses
-
-    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,13 +8,14 @@ loader); other ranks wait. Every evaluation writes `metrics.json` and `evaluate.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from lavis.common.registry import registry
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 
 from lavis_syncmask.evaluation import full_retrieval, sample100_repeats
 from lavis_syncmask.models.backbones import encode_image
@@ -24,48 +25,57 @@ from lavis_syncmask.tasks.common import EvaluationTask, unwrap
 PROTOCOLS = ("sample100", "full")
 
 
-class RowEncoder:
-    """ViT tokens of image rows, encoded on first use and cached in half precision: the
-    sample-100 protocol touches only the rows its candidate sets name."""
+class LazyCache:
+    """Per-index encodings computed on first use (in batches) and kept in half precision on
+    the CPU: the sample-100 protocol touches only the rows its candidate sets name, and every
+    protocol scores each text against many images."""
 
-    def __init__(self, model: Any, dataset: Any, batch_size: int) -> None:
-        self.model, self.dataset, self.batch_size = model, dataset, batch_size
+    def __init__(self, encode: Callable[[list[int]], torch.Tensor], batch_size: int) -> None:
+        self.encode, self.batch_size = encode, batch_size
         self.cache: dict[int, torch.Tensor] = {}
 
     @torch.no_grad()
-    def tokens(self, rows: torch.Tensor) -> torch.Tensor:
-        wanted = rows.tolist()
+    def get(self, indices: torch.Tensor) -> torch.Tensor:
+        wanted = indices.tolist()
         missing = sorted(set(wanted) - self.cache.keys())
-        if missing:
-            loader = DataLoader(
-                Subset(self.dataset, missing),
-                batch_size=self.batch_size,
-                collate_fn=self.dataset.collater,
-            )
-            position = 0
-            for samples in loader:
-                out = encode_image(
-                    self.model.visual_encoder, samples["image"].to(self.model.device)
-                )
-                for token in out.half().cpu():
-                    self.cache[missing[position]] = token
-                    position += 1
-        return torch.stack([self.cache[r] for r in wanted])
+        for start in range(0, len(missing), self.batch_size):
+            chunk = missing[start : start + self.batch_size]
+            self.cache.update(zip(chunk, self.encode(chunk).half().cpu()))
+        return torch.stack([self.cache[i] for i in wanted])
 
 
-def make_itm_scorer(model: Any, rows: RowEncoder, text_ids: torch.Tensor, text_att: torch.Tensor):
+def row_encoder(model: Any, dataset: Any, batch_size: int) -> LazyCache:
+    """ViT tokens `(1 + P, Dv)` of image rows of `dataset`."""
+
+    def encode(rows: list[int]) -> torch.Tensor:
+        samples = dataset.collater([dataset[r] for r in rows])
+        return encode_image(model.visual_encoder, samples["image"].to(model.device))
+
+    return LazyCache(encode, batch_size)
+
+
+def text_encoder(model: Any, ids: torch.Tensor, att: torch.Tensor, batch_size: int) -> LazyCache:
+    """Unimodal text-encoder states `(T, Dt)` of the tokenised texts `ids` / `att` `(M, T)`."""
+
+    def encode(texts: list[int]) -> torch.Tensor:
+        return model.encode_text(ids[texts], att[texts]).last_hidden_state
+
+    return LazyCache(encode, batch_size)
+
+
+def make_itm_scorer(model: Any, rows: LazyCache, texts: LazyCache, text_att: torch.Tensor):
     """`score(image rows (n,), text indices (n,)) -> (n,)` ITM match probabilities."""
 
     @torch.no_grad()
-    def score(image_rows: torch.Tensor, texts: torch.Tensor) -> torch.Tensor:
+    def score(image_rows: torch.Tensor, text_index: torch.Tensor) -> torch.Tensor:
         out = []
         for start in range(0, len(image_rows), rows.batch_size):
             r = image_rows[start : start + rows.batch_size].cpu()
-            t = texts[start : start + rows.batch_size].cpu()
-            image = rows.tokens(r).to(model.device, dtype=torch.float32)
-            ids, att = text_ids[t], text_att[t]
-            text = model.encode_text(ids, att).last_hidden_state
-            out.append(F.softmax(model.itm_logits(text, att, image).float(), -1)[:, 1].cpu())
+            t = text_index[start : start + rows.batch_size].cpu()
+            image = rows.get(r).to(model.device, dtype=torch.float32)
+            text = texts.get(t).to(model.device, dtype=torch.float32)
+            logits = model.itm_logits(text, text_att[t], image).float()
+            out.append(F.softmax(logits, dim=-1)[:, 1].cpu())
         return torch.cat(out) if out else torch.zeros(0)
 
     return score
@@ -90,9 +100,13 @@ class SyncMaskRetrievalTask(EvaluationTask):
         model = unwrap(model)
         run = self.cfg.run_cfg
         batch_size = int(run.get("batch_size_eval", 64))
-        rows = RowEncoder(model, dataset, batch_size)
         text_feat, text_ids, text_att = text_features(model, dataset.text)
-        scorer = make_itm_scorer(model, rows, text_ids, text_att)
+        scorer = make_itm_scorer(
+            model,
+            row_encoder(model, dataset, batch_size),
+            text_encoder(model, text_ids, text_att, batch_size),
+            text_att,
+        )
         product_text = {int(p): i for i, p in enumerate(dataset.products)}
         if self.protocol == "sample100":
             seeds = tuple(run.get("seeds", range(int(run.get("repeats", 5)))))
