@@ -16,11 +16,12 @@ import torch
 import torch.nn.functional as F
 from lavis.common.registry import registry
 from torch.utils.data import DataLoader
+from tqdm import tqdm
 
 from lavis_syncmask.evaluation import full_retrieval, sample100_repeats
 from lavis_syncmask.models.backbones import encode_image
 from lavis_syncmask.models.retrieval import text_features
-from lavis_syncmask.tasks.common import EvaluationTask, unwrap
+from lavis_syncmask.tasks.common import EvaluationTask, is_main_process, unwrap
 
 PROTOCOLS = ("sample100", "full")
 
@@ -101,11 +102,9 @@ class SyncMaskRetrievalTask(EvaluationTask):
         run = self.cfg.run_cfg
         batch_size = int(run.get("batch_size_eval", 64))
         text_feat, text_ids, text_att = text_features(model, dataset.text)
+        rows = row_encoder(model, dataset, batch_size)
         scorer = make_itm_scorer(
-            model,
-            row_encoder(model, dataset, batch_size),
-            text_encoder(model, text_ids, text_att, batch_size),
-            text_att,
+            model, rows, text_encoder(model, text_ids, text_att, batch_size), text_att
         )
         product_text = {int(p): i for i, p in enumerate(dataset.products)}
         if self.protocol == "sample100":
@@ -123,7 +122,7 @@ class SyncMaskRetrievalTask(EvaluationTask):
                 n_queries=int(run.get("n_queries", 1000)),
             )
             return {"metrics": metrics, "seeds": list(seeds)}
-        image_feat = self._image_features(model, dataset, batch_size)
+        image_feat = self._image_features(model, dataset, batch_size, rows)
         metrics = full_retrieval(
             image_feat,
             text_feat,
@@ -136,10 +135,13 @@ class SyncMaskRetrievalTask(EvaluationTask):
 
     @staticmethod
     @torch.no_grad()
-    def _image_features(model: Any, dataset: Any, batch_size: int) -> torch.Tensor:
+    def _image_features(model: Any, dataset: Any, batch_size: int, rows: LazyCache) -> torch.Tensor:
+        """ITC features `(N, D)` of every row; the ViT tokens go into the ITM row cache, so
+        each image is encoded once."""
         loader = DataLoader(dataset, batch_size=batch_size, collate_fn=dataset.collater)
         feats = []
-        for samples in loader:
+        for samples in tqdm(loader, desc="encode images", disable=not is_main_process()):
             tokens = encode_image(model.visual_encoder, samples["image"].to(model.device))
             feats.append(F.normalize(model.vision_proj(tokens[:, 0]), dim=-1))
+            rows.cache.update(zip(samples["index"].tolist(), tokens.half().cpu()))
         return torch.cat(feats)
