@@ -11,6 +11,7 @@ duplicate-text pairs (method.md §4).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,7 +126,14 @@ class SyncMaskFashion(BaseModel):
     def from_config(cls, cfg: Any) -> SyncMaskFashion:
         config = SyncMaskModelConfig.from_dict(cfg)
         model = cls(config, resolve_tokenizer(config.backbone.tokenizer))
-        load_init_weights(model, config.init, config.backbone)
+        init = config.init
+        if not (init.pretrained or init.vit_init or init.bert_init or cfg.get("load_finetuned")):
+            logging.warning(
+                "syncmask_fashion (%s) starts from random weights: set `pretrained` (ALBEF "
+                "checkpoint) or `vit_init` + `bert_init` to local files for paper-scale runs",
+                cfg.get("model_type", "?"),
+            )
+        load_init_weights(model, init, config.backbone)
         model.copy_to_teacher()
         checkpoint = cfg.get("finetuned") if cfg.get("load_finetuned", False) else None
         if checkpoint:

@@ -1,0 +1,114 @@
+"""The shipped project configs run end to end through the launchers on a small synthetic
+catalogue: pretraining (one process and two gloo processes), then every downstream task through
+`python -m lavis_syncmask.evaluate`, each writing its metrics.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECTS = ROOT / "projects" / "syncmask"
+# Small enough for seconds per run; 105 validation products so sample-100 has its 101.
+TINY_RUN = [
+    "run.max_epoch=1",
+    "run.batch_size_train=8",
+    "run.batch_size_eval=32",
+    "run.sampler.group_size=2",
+    "model.queue_size=64",
+]
+
+
+@pytest.fixture(scope="module")
+def catalogue(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from lavis_syncmask.data.synthetic import generate_catalogue
+
+    out = tmp_path_factory.mktemp("catalogue")
+    generate_catalogue(out, 12, 105, seed=3, fashioniq_triplets=12, progress=False)
+    return out
+
+
+def launch(module: str, config: str, options: list[str], cwd: Path, data: Path, procs: int = 1):
+    env = {**os.environ, "SYNCMASK_DATA_ROOT": str(data), "OMP_NUM_THREADS": "1"}
+    prefix = [sys.executable]
+    if procs > 1:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        prefix += ["-m", "torch.distributed.run", f"--nproc_per_node={procs}"]
+        prefix += ["--master_addr=127.0.0.1", f"--master_port={port}"]
+    cmd = [*prefix, "-m", module, "--cfg-path", str(PROJECTS / config), "--options", *options]
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
+def metrics_of(folder: Path) -> dict:
+    files = sorted(folder.rglob("metrics.json"))
+    assert files, f"no metrics.json under {folder}"
+    return json.loads(files[-1].read_text())
+
+
+@pytest.fixture(scope="module")
+def pretrained(catalogue: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cwd = tmp_path_factory.mktemp("pretrain")
+    launch("lavis_syncmask.train", "pretrain_tiny.yaml", TINY_RUN, cwd, catalogue)
+    checkpoints = sorted(cwd.glob("output/syncmask/pretrain_tiny/*/checkpoint_0.pth"))
+    assert checkpoints, "pretraining wrote no checkpoint under the relative output dir"
+    log = next(checkpoints[0].parent.glob("log.txt")).read_text()
+    for key in ("loss_itc", "loss_mim", "word_sync_precision", "sampler_false_negatives"):
+        assert key in log, key
+    return checkpoints[0]
+
+
+def test_pretrain_logs_terms_and_mask_statistics(pretrained: Path) -> None:
+    config = (pretrained.parent / "config.yaml").read_text()
+    assert "batch_sampler: semi_hard" in config
+
+
+def test_two_process_gloo_pretraining(catalogue: Path, tmp_path: Path) -> None:
+    launch("lavis_syncmask.train", "pretrain_tiny.yaml", TINY_RUN, tmp_path, catalogue, procs=2)
+    (job,) = tmp_path.glob("output/syncmask/pretrain_tiny/*")
+    assert (job / "checkpoint_0.pth").exists()
+    assert "dist_backend: gloo" in (job / "config.yaml").read_text()
+
+
+@pytest.mark.parametrize("protocol", ["full", "sample100"])
+def test_retrieval_protocols(catalogue: Path, pretrained: Path, tmp_path: Path, protocol: str):
+    options = [
+        f"model.finetuned={pretrained}",
+        "model.queue_size=64",
+        f"run.protocol={protocol}",
+        "run.repeats=2",
+        "run.n_queries=20",
+    ]
+    launch("lavis_syncmask.evaluate", "retrieval_tiny.yaml", options, tmp_path, catalogue)
+    result = metrics_of(tmp_path / "output")
+    assert result["protocol"] == protocol and result["checkpoint"] == str(pretrained)
+    assert 0.0 <= result["metrics"]["r_mean"] <= 100.0
+    if protocol == "sample100":
+        assert result["seeds"] == [0, 1] and "r_mean_std" in result["metrics"]
+
+
+def test_recognition(catalogue: Path, pretrained: Path, tmp_path: Path) -> None:
+    options = [f"model.init_from={pretrained}", "run.test_splits=[val]"]
+    launch("lavis_syncmask.evaluate", "recognition_tiny.yaml", options, tmp_path, catalogue)
+    result = metrics_of(tmp_path / "output")
+    assert {"accuracy", "macro_f1"} <= set(result["metrics"])
+
+
+@pytest.mark.parametrize("gallery", ["original", "val_union"])
+def test_fashioniq(catalogue: Path, pretrained: Path, tmp_path: Path, gallery: str) -> None:
+    options = [f"model.init_from={pretrained}", f"datasets.fashioniq.gallery={gallery}"]
+    launch("lavis_syncmask.evaluate", "tgir_tiny.yaml", options, tmp_path, catalogue)
+    result = metrics_of(tmp_path / "output")
+    assert result["gallery"] == gallery and result["metrics"]["gallery"] == gallery
+    assert all(
+        line.endswith(f"gallery={gallery}") for line in result["metrics"]["table"].splitlines()
+    )
