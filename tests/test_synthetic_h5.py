@@ -1,5 +1,5 @@
-"""The synthetic catalogue's FashionGen files: real schema, consecutive product rows, Latin-1
-round trip, determinism, and the summary invariants (lavis_syncmask/data/synthetic)."""
+"""The synthetic catalogue on disk: the FashionGen h5 schema, the visibility sidecar (checked
+against fresh renders), determinism, the summary and the command line, on a tiny catalogue."""
 
 from __future__ import annotations
 
@@ -10,12 +10,20 @@ import h5py
 import numpy as np
 import pytest
 
-from lavis_syncmask.data.synthetic import generate_catalogue, summarize_catalogue
-from lavis_syncmask.data.synthetic.generator import plan_catalogue
-from lavis_syncmask.data.synthetic.render import render_view
+from lavis_syncmask.data.synthetic import (
+    build_catalogue,
+    format_summary,
+    generate_catalogue,
+    render_image,
+    summarize_catalogue,
+)
+from lavis_syncmask.data.synthetic.__main__ import main
+from lavis_syncmask.data.synthetic.render import GRID, PATCH
+from lavis_syncmask.data.synthetic.taxonomy import ATTRIBUTES
+from lavis_syncmask.data.synthetic.text import TRAILING_PUNCTUATION
 
-STEMS = ("fashiongen_256_256_train", "fashiongen_256_256_validation")
-BYTE_KEYS = (
+SPLITS = {"train": "fashiongen_256_256_train.h5", "validation": "fashiongen_256_256_validation.h5"}
+STRING_KEYS = (
     "input_description",
     "input_name",
     "input_category",
@@ -28,105 +36,197 @@ BYTE_KEYS = (
     "input_gender",
     "input_season",
 )
-ARGS = {"products": 30, "val_products": 8, "fashioniq_triplets": 0, "progress": False}
+ARGS = {"products": 30, "val_products": 10, "seed": 5}
 
 
 @pytest.fixture(scope="module")
-def catalogue(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return generate_catalogue(tmp_path_factory.mktemp("syn") / "a", seed=5, **ARGS)
+def catalogue_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("synthetic")
+    return generate_catalogue(out, **ARGS, fashioniq_triplets=2, progress=False, vocab_size=300)
 
 
-def _read_all(out: Path) -> dict[str, object]:
-    contents: dict[str, object] = {}
-    for stem in STEMS:
-        with h5py.File(out / f"{stem}.h5", "r") as h5:
-            for key in h5:
-                contents[f"{stem}/{key}"] = h5[key][()]
-        contents[f"{stem}/sidecar"] = (out / f"{stem}_visibility.jsonl").read_bytes()
-    return contents
+def sidecar(h5_path: Path) -> list[dict]:
+    lines = (
+        h5_path.with_name(h5_path.stem + "_visibility.jsonl")
+        .read_text(encoding="ascii")
+        .splitlines()
+    )
+    return [json.loads(line) for line in lines]
 
 
-def test_every_key_has_the_real_dtype_and_shape(catalogue: Path) -> None:
-    for stem in STEMS:
-        with h5py.File(catalogue / f"{stem}.h5", "r") as h5:
+def test_every_key_of_the_real_schema(catalogue_dir: Path):
+    for filename in SPLITS.values():
+        with h5py.File(catalogue_dir / filename, "r") as h5:
             n = h5["input_image"].shape[0]
-            assert h5["input_image"].shape == (n, 256, 256, 3)
-            assert h5["input_image"].dtype == np.uint8
-            assert h5["input_image"].chunks == (1, 256, 256, 3)
-            for key in BYTE_KEYS:
+            assert n > 0
+            image = h5["input_image"]
+            assert image.shape == (n, 256, 256, 3) and image.dtype == np.uint8
+            assert image.chunks == (1, 256, 256, 3)
+            for key in STRING_KEYS:
                 assert h5[key].shape == (n, 1) and h5[key].dtype.kind == "S", key
-            assert h5["input_productID"].shape == (n, 1) and h5["input_productID"].dtype.kind == "i"
+                assert all(len(bytes(v)) > 0 for v in h5[key][:, 0]), key
+            assert (
+                h5["input_productID"].shape == (n, 1) and h5["input_productID"].dtype.kind in "iu"
+            )
             assert h5["input_msrpUSD"].shape == (n, 1) and h5["input_msrpUSD"].dtype == np.float32
-            assert h5["index"].shape == (n, 1) and h5["index"].dtype.kind == "i"
-            assert h5["index_2"].shape == (n,) and h5["index_2"].dtype.kind == "i"
+            assert h5["index"].shape == (n, 1) and h5["index"].dtype.kind in "iu"
+            assert h5["index_2"].shape == (n,) and h5["index_2"].dtype.kind in "iu"
 
 
-def test_rows_of_a_product_are_consecutive_and_splits_disjoint(catalogue: Path) -> None:
-    ids = {}
-    for stem in STEMS:
-        with h5py.File(catalogue / f"{stem}.h5", "r") as h5:
-            pids = h5["input_productID"][:, 0]
-            poses = [p.decode("latin-1") for p in h5["input_pose"][:, 0]]
-        starts = np.flatnonzero(np.r_[True, pids[1:] != pids[:-1]])
-        assert len(starts) == len(set(pids.tolist())), "a product's rows are split"
-        views = np.diff(np.r_[starts, len(pids)])
-        assert views.min() >= 1 and views.max() <= 6
-        assert all(poses[s] == "front" for s in starts)
-        ids[stem] = set(pids.tolist())
-    assert not ids[STEMS[0]] & ids[STEMS[1]]
+def test_rows_of_a_product_are_consecutive_and_splits_disjoint(catalogue_dir: Path):
+    seen: list[set[int]] = []
+    for split, filename in SPLITS.items():
+        with h5py.File(catalogue_dir / filename, "r") as h5:
+            ids = h5["input_productID"][:, 0]
+        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+        assert len(set(ids[starts].tolist())) == len(starts), f"{split}: a product's rows are split"
+        runs = np.diff(np.r_[starts, len(ids)])
+        assert runs.min() >= 1 and runs.max() <= 6
+        seen.append(set(ids.tolist()))
+        assert len(seen[-1]) == ARGS["products" if split == "train" else "val_products"]
+    assert not seen[0] & seen[1]
 
 
-def test_latin1_text_round_trips_and_images_match_the_renderer(catalogue: Path) -> None:
-    train, _ = plan_catalogue(ARGS["products"], ARGS["val_products"], seed=5)
-    rows = [(p, v) for p in train for v in p.views]
-    with h5py.File(catalogue / f"{STEMS[0]}.h5", "r") as h5:
-        descriptions = [bytes(d).decode("latin-1") for d in h5["input_description"][:, 0]]
-        brands = [bytes(b).decode("latin-1") for b in h5["input_brand"][:, 0]]
-        assert descriptions == [p.text.description for p, _ in rows]
-        assert brands == [p.brand for p, _ in rows]
-        for row in (0, len(rows) // 2, len(rows) - 1):
-            product, view = rows[row]
-            assert np.array_equal(h5["input_image"][row], render_view(product.garment, view))
-    catalogue_text = " ".join(descriptions + brands)
-    assert any(ord(ch) > 127 for ch in catalogue_text), "no Latin-1 character to round-trip"
+def test_text_round_trips_through_latin1(catalogue_dir: Path):
+    catalogue = build_catalogue(**ARGS)
+    non_ascii = 0
+    for split, filename in SPLITS.items():
+        rows = catalogue.rows(split)
+        with h5py.File(catalogue_dir / filename, "r") as h5:
+            for key, text_of in (
+                ("input_description", lambda p: p.description.text),
+                ("input_name", lambda p: p.name.text),
+                ("input_brand", lambda p: p.brand),
+            ):
+                stored = [bytes(v).decode("latin-1") for v in h5[key][:, 0]]
+                assert stored == [text_of(p) for p, _ in rows], key
+                non_ascii += sum(any(ord(c) > 127 for c in s) for s in stored)
+            assert [bytes(v).decode() for v in h5["input_pose"][:, 0]] == [v.pose for _, v in rows]
+    assert non_ascii > 0, "the tiny catalogue should carry some Latin-1 characters"
 
 
-def test_sidecar_is_one_record_per_row_in_order(catalogue: Path) -> None:
-    for stem in STEMS:
-        with h5py.File(catalogue / f"{stem}.h5", "r") as h5:
-            n = len(h5["input_image"])
-            names = [bytes(v).decode("latin-1") for v in h5["input_name"][:, 0]]
-        records = [json.loads(line) for line in (catalogue / f"{stem}_visibility.jsonl").open()]
-        assert [r["row"] for r in records] == list(range(n))
-        for record, name in zip(records, names):
+def test_sidecar_schema_and_offsets(catalogue_dir: Path):
+    for filename in SPLITS.values():
+        with h5py.File(catalogue_dir / filename, "r") as h5:
+            texts = {
+                k: [bytes(v).decode("latin-1") for v in h5[k][:, 0]]
+                for k in ("input_description", "input_name")
+            }
+            ids = h5["input_productID"][:, 0]
+            poses = [bytes(v).decode() for v in h5["input_pose"][:, 0]]
+        records = sidecar(catalogue_dir / filename)
+        assert len(records) == len(ids)
+        for row, record in enumerate(records):
             assert set(record) == {"row", "product_id", "pose", "words", "attributes"}
-            spans = record["words"]["input_name"]
-            assert " ".join(name[s:e] for s, e, *_ in spans) == name
+            assert (record["row"], record["product_id"], record["pose"]) == (
+                row,
+                int(ids[row]),
+                poses[row],
+            )
+            assert (
+                set(record["attributes"]) <= set(ATTRIBUTES) and "category" in record["attributes"]
+            )
+            for key, words in record["words"].items():
+                text = texts[key][row]
+                assert len(words) == len(text.split())
+                for (start, end, visible, attribute), word in zip(words, text.split()):
+                    assert text[start:end] == word.rstrip(TRAILING_PUNCTUATION)
+                    assert visible in (0, 1)
+                    assert visible == int(
+                        attribute is not None and attribute in record["attributes"]
+                    )
+                    if attribute == "category":
+                        assert visible == 1
 
 
-def test_same_seed_same_files_other_seed_differs(catalogue: Path, tmp_path: Path) -> None:
-    again = generate_catalogue(tmp_path / "b", seed=5, **ARGS)
-    first, second = _read_all(catalogue), _read_all(again)
-    assert first.keys() == second.keys()
-    for key in first:
-        assert (
-            np.array_equal(first[key], second[key])
-            if isinstance(first[key], np.ndarray)
-            else (first[key] == second[key])
-        ), key
-    other = _read_all(generate_catalogue(tmp_path / "c", seed=6, **ARGS))
-    assert not np.array_equal(first[f"{STEMS[0]}/input_image"], other[f"{STEMS[0]}/input_image"])
-    assert first[f"{STEMS[0]}/sidecar"] != other[f"{STEMS[0]}/sidecar"]
+def test_sidecar_is_true(catalogue_dir: Path):
+    """Omitting a listed attribute changes pixels, and only inside its patches; omitting an
+    unlisted one changes nothing. The h5 image is the render of the in-memory row."""
+    catalogue = build_catalogue(**ARGS)
+    rows = catalogue.rows("validation")
+    records = sidecar(catalogue_dir / SPLITS["validation"])
+    with h5py.File(catalogue_dir / SPLITS["validation"], "r") as h5:
+        for row in range(0, len(rows), 2):
+            product, view = rows[row]
+            image = h5["input_image"][row]
+            assert np.array_equal(image, render_image(product, view))
+            listed = records[row]["attributes"]
+            for attribute in ATTRIBUTES:
+                diff = (render_image(product, view, omit=attribute) != image).any(-1)
+                changed = diff.reshape(GRID, PATCH, GRID, PATCH).any(axis=(1, 3)).ravel()
+                allowed = np.zeros(GRID * GRID, dtype=bool)
+                allowed[listed.get(attribute, [])] = True
+                assert changed.any() == (attribute in listed), (row, attribute)
+                assert not (changed & ~allowed).any(), (row, attribute)
 
 
-def test_summary_invariants(catalogue: Path) -> None:
-    summary = summarize_catalogue(catalogue)
-    train = summary["splits"]["train"]
-    assert train["products"] == ARGS["products"]
-    assert summary["splits"]["validation"]["products"] == ARGS["val_products"]
-    assert set(train["views_per_product"]) <= {str(k) for k in range(1, 7)}
-    assert train["near_duplicate_share"] >= 0.05
-    shares = summary["invisible_content_share"]
-    non_front = [shares[kind] for kind in ("back", "side", "detail") if kind in shares]
-    assert non_front and np.mean(non_front) >= 0.2, shares
-    assert (catalogue / "vocab" / "vocab.txt").exists()
+def test_summary_invisible_words_duplicates_and_views(catalogue_dir: Path):
+    summary = summarize_catalogue(catalogue_dir)
+    assert summary["invisible_content_words_non_front"] >= 0.20
+    assert (
+        summary["invisible_content_words"]["front"] < summary["invisible_content_words_non_front"]
+    )
+    for split, expected in (("train", 30), ("validation", 10)):
+        s = summary["splits"][split]
+        assert s["products"] == expected and s["rows_consecutive"]
+        assert s["near_duplicate_share"] >= 0.05
+        assert set(s["views_per_product"]) <= {"1", "2", "3", "4", "5", "6"}
+        assert sum(s["views_per_product"].values()) == expected
+    assert summary["categories"] >= 5 and summary["subcategories"] > summary["categories"]
+    assert summary["vocab_tokens"] > 100
+    text = format_summary(summary)
+    assert "invisible content words" in text and "FashionIQ" in text
+
+
+def test_same_seed_same_bytes_other_seed_differs(catalogue_dir: Path, tmp_path: Path):
+    again = generate_catalogue(
+        tmp_path / "again", **ARGS, fashioniq_triplets=0, progress=False, vocab_size=300
+    )
+    other = generate_catalogue(
+        tmp_path / "other",
+        **{**ARGS, "seed": 6},
+        fashioniq_triplets=0,
+        progress=False,
+        vocab_size=300,
+    )
+    for filename in SPLITS.values():
+        with (
+            h5py.File(catalogue_dir / filename) as a,
+            h5py.File(again / filename) as b,
+            h5py.File(other / filename) as c,
+        ):
+            assert sorted(a.keys()) == sorted(b.keys())
+            for key in a.keys():
+                assert a[key].dtype == b[key].dtype and np.array_equal(a[key][()], b[key][()]), key
+            assert not np.array_equal(a["input_productID"][()], c["input_productID"][()])
+            assert a["input_image"].shape != c["input_image"].shape or not np.array_equal(
+                a["input_image"][()], c["input_image"][()]
+            )
+        side = filename.replace(".h5", "_visibility.jsonl")
+        assert (catalogue_dir / side).read_bytes() == (again / side).read_bytes()
+        assert (catalogue_dir / side).read_bytes() != (other / side).read_bytes()
+
+
+def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    out = tmp_path / "cli"
+    main(
+        [
+            "--out",
+            str(out),
+            "--products",
+            "4",
+            "--val-products",
+            "3",
+            "--seed",
+            "1",
+            "--fashioniq-triplets",
+            "1",
+            "--vocab-size",
+            "200",
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert "Synthetic fashion catalogue" in printed and str(out) in printed
+    assert (out / "vocab" / "vocab.txt").exists() and (out / "fashioniq" / "captions").is_dir()
+    with pytest.raises(ValueError, match="products"):
+        generate_catalogue(tmp_path / "bad", products=0, val_products=1, seed=0, progress=False)

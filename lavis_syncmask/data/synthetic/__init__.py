@@ -1,39 +1,34 @@
-"""The synthetic fashion catalogue (benchmarks-and-data.md, "The synthetic fashion set"):
-a procedural generator that writes FashionGen-format h5 files with a ground-truth visibility
-sidecar, a WordPiece vocabulary and a FashionIQ tree, in exactly the real file formats.
+"""Procedural synthetic fashion catalogue in the real FashionGen / FashionIQ file formats, with a
+ground-truth visibility sidecar (benchmarks-and-data.md, "The synthetic fashion set"; it makes
+the sync precision of method.md section 5 measurable).
 
-Command line: ``python -m lavis_syncmask.data.synthetic --out DIR --products N
---val-products M --seed S``. The generator needs numpy, h5py, PIL and tokenizers, not LAVIS.
+    python -m lavis_syncmask.data.synthetic --out data/synthetic --products 600 --val-products 150 --seed 0
+
+Modules: ``taxonomy`` (fixed tables), ``catalogue`` (sampling products and views), ``text``
+(description / name grammar with word spans), ``garments`` + ``geometry`` + ``labels`` +
+``render`` (the renderer and its ground truth), ``fashiongen_writer`` / ``fashioniq_writer``
+(file formats), ``generate`` (the whole folder), ``summary`` (reading it back).
 """
 
 from __future__ import annotations
 
-from lavis_syncmask.data.synthetic.catalogue import Garment, Product, ViewSpec, build_products
-from lavis_syncmask.data.synthetic.generator import (
-    DEFAULT_FASHIONIQ_TRIPLETS,
-    DEFAULT_PRODUCTS,
-    DEFAULT_VAL_PRODUCTS,
-    DEFAULT_VOCAB_SIZE,
-    generate_catalogue,
-    plan_catalogue,
-)
-from lavis_syncmask.data.synthetic.render import RenderedView, render_view, render_with_patches
+from lavis_syncmask.data.synthetic.catalogue import Product, sample_products, sample_views
+from lavis_syncmask.data.synthetic.generate import Catalogue, build_catalogue, generate_catalogue
+from lavis_syncmask.data.synthetic.geometry import ViewSpec
+from lavis_syncmask.data.synthetic.render import RenderedView, render_image, render_view
 from lavis_syncmask.data.synthetic.summary import format_summary, summarize_catalogue
 
 __all__ = [
-    "DEFAULT_FASHIONIQ_TRIPLETS",
-    "DEFAULT_PRODUCTS",
-    "DEFAULT_VAL_PRODUCTS",
-    "DEFAULT_VOCAB_SIZE",
-    "Garment",
+    "Catalogue",
     "Product",
     "RenderedView",
     "ViewSpec",
-    "build_products",
+    "build_catalogue",
     "format_summary",
     "generate_catalogue",
-    "plan_catalogue",
+    "render_image",
     "render_view",
-    "render_with_patches",
+    "sample_products",
+    "sample_views",
     "summarize_catalogue",
 ]

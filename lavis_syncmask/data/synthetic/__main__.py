@@ -1,14 +1,17 @@
 """Command line of the synthetic catalogue generator::
 
-    python -m lavis_syncmask.data.synthetic --out data/synthetic --products 600 \
-        --val-products 150 --seed 0 [--fashioniq-triplets 150] [--vocab-size 4000] [--quiet]
+    python -m lavis_syncmask.data.synthetic --out DIR --products N --val-products M --seed S \
+        [--fashioniq-triplets K] [--vocab-size V] [--fashioniq-format png|jpg] [--quiet]
+
+Shows a progress bar while generating and prints the catalogue summary at the end; ``--quiet``
+prints only the output folder.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from lavis_syncmask.data.synthetic.generator import (
+from lavis_syncmask.data.synthetic.generate import (
     DEFAULT_FASHIONIQ_TRIPLETS,
     DEFAULT_PRODUCTS,
     DEFAULT_VAL_PRODUCTS,
@@ -18,44 +21,53 @@ from lavis_syncmask.data.synthetic.generator import (
 from lavis_syncmask.data.synthetic.summary import format_summary, summarize_catalogue
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m lavis_syncmask.data.synthetic",
-        description="Write the synthetic fashion catalogue (FashionGen h5 + visibility "
-        "sidecars, WordPiece vocabulary, FashionIQ tree).",
+        description="Write a synthetic fashion catalogue in the FashionGen / FashionIQ formats.",
     )
-    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument(
+        "--out", default="data/synthetic", help="output folder (default: %(default)s)"
+    )
     parser.add_argument("--products", type=int, default=DEFAULT_PRODUCTS, help="train products")
-    parser.add_argument("--val-products", type=int, default=DEFAULT_VAL_PRODUCTS)
+    parser.add_argument(
+        "--val-products", type=int, default=DEFAULT_VAL_PRODUCTS, help="validation products"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--fashioniq-triplets",
         type=int,
         default=DEFAULT_FASHIONIQ_TRIPLETS,
-        help="train triplets per FashionIQ category (val 40%%, test 20%%); 0 skips FashionIQ",
+        help="train triplets per FashionIQ category (val/test: 40%% of it; 0: no FashionIQ)",
     )
-    parser.add_argument("--fashioniq-format", choices=("png", "jpg"), default="png")
     parser.add_argument("--vocab-size", type=int, default=DEFAULT_VOCAB_SIZE)
+    parser.add_argument("--fashioniq-format", choices=("png", "jpg"), default="png")
+    parser.add_argument(
+        "--compression",
+        choices=("gzip", "lzf", "none"),
+        default="gzip",
+        help="h5 image compression (default: %(default)s)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
-    args = parser.parse_args(argv)
-    try:
-        out = generate_catalogue(
-            args.out,
-            products=args.products,
-            val_products=args.val_products,
-            seed=args.seed,
-            fashioniq_triplets=args.fashioniq_triplets,
-            vocab_size=args.vocab_size,
-            progress=not args.quiet,
-            fashioniq_format=args.fashioniq_format,
-        )
-    except ValueError as err:
-        parser.error(str(err))
-    if args.quiet:
-        print(out)
-    else:
-        print(f"wrote {out}")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    out = generate_catalogue(
+        args.out,
+        args.products,
+        args.val_products,
+        args.seed,
+        args.fashioniq_triplets,
+        progress=not args.quiet,
+        vocab_size=args.vocab_size,
+        fashioniq_image_format=args.fashioniq_format,
+        compression=args.compression,
+    )
+    if not args.quiet:
         print(format_summary(summarize_catalogue(out)))
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

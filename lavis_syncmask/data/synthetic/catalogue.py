@@ -1,260 +1,215 @@
 """Sampling of the synthetic catalogue (benchmarks-and-data.md, "The synthetic fashion set"):
-garments (subcategory + visual attributes), their views (front / back / side / detail with
-pose and background jitter), FashionGen-like metadata, text, and near-duplicate products.
+products (subcategory with Zipf-like sizes, visual attributes, colour, FashionGen-like
+metadata, description and name), near-duplicate products that copy another's text, and the 1
+to 6 views of each product (front / back / side / detail crop, with pose and background jitter).
 
-Everything random is drawn from an explicit ``numpy.random.Generator``; rendering itself is a
-pure function of a :class:`Garment` and a :class:`ViewSpec` (render.py).
+Every function draws from an explicit ``numpy.random.Generator``; rendering is a pure
+function of a :class:`Product` and a :class:`~geometry.ViewSpec` (render.py).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from types import MappingProxyType
 
 import numpy as np
 
+from lavis_syncmask.data.synthetic.garments import draw_garment, shape_of
+from lavis_syncmask.data.synthetic.geometry import CENTRE, ViewSpec, apply
+from lavis_syncmask.data.synthetic.subcategories import SUBCATEGORIES
 from lavis_syncmask.data.synthetic.taxonomy import (
-    BLEND_FIBRES,
     BRANDS,
-    DEPARTMENT,
-    LENGTH_BOTTOM,
-    PALETTE,
-    PATTERN_PROBABILITY,
-    PATTERNS,
+    COLOURS,
+    COMPOSITIONS,
+    MSRP_MEDIAN,
     SEASONS,
-    SUBCATEGORIES,
-    SUBCATEGORY_BY_NAME,
     Subcategory,
-    ViewKind,
 )
-from lavis_syncmask.data.synthetic.text import ProductText, make_text
+from lavis_syncmask.data.synthetic.text import TaggedText, describe, product_name
 
-#: Probability of 1..6 views per product (FashionGen averages about 3.8 views).
-VIEW_COUNT_WEIGHTS = np.array([0.06, 0.12, 0.2, 0.3, 0.16, 0.16])
-#: View kinds of a product with n views are the first n of this list (pose suffix for repeats).
-VIEW_ORDER: tuple[ViewKind, ...] = ("front", "back", "side", "detail", "side", "detail")
-#: Share of products that copy the text (and garment) of an earlier product.
-NEAR_DUPLICATE_SHARE = 0.07
-ZIPF_EXPONENT = 1.1
-
-
-@dataclass(frozen=True)
-class Garment:
-    """What a product looks like: subcategory and visual attribute values (absent = none)."""
-
-    subcategory: str
-    attributes: Mapping[str, str]
-    colour: str
-    pattern_colour: str
-    print_colour: str
-
-    @property
-    def sub(self) -> Subcategory:
-        return SUBCATEGORY_BY_NAME[self.subcategory]
-
-    def with_attributes(self, attributes: Mapping[str, str]) -> Garment:
-        return replace(self, attributes=MappingProxyType(dict(attributes)))
-
-
-@dataclass(frozen=True)
-class ViewSpec:
-    """One rendered view: kind, pose string, where the 256 px image centre falls in the
-    garment frame, the zoom, which way a side view faces and the background seed."""
-
-    kind: ViewKind
-    pose: str
-    centre_y: float
-    centre_x: float
-    scale: float
-    facing: int
-    bg_seed: int
+#: P(number of views = 1..6); about 3.5 views per product, as in FashionGen.
+VIEW_COUNT_P = (0.06, 0.14, 0.26, 0.28, 0.16, 0.10)
+#: The views after the first (front), in the order a product shows them.
+EXTRA_POSES = ("back", "side", "detail", "detail", "side")
+N_TEXTURES = 8
+DETAIL_BACK_SHARE = 0.3  # detail crops of the back (zip, bow, ...) rather than the front
+#: Share of products added as near-duplicates (a copy of another product's text and look).
+DUPLICATE_FRACTION = 0.04
 
 
 @dataclass(frozen=True)
 class Product:
-    """A catalogue product: garment, views, metadata and its (shared) text."""
+    """One catalogue item. ``attributes`` maps each attribute the product has to its value:
+    ``category`` -> the garment noun, ``colour`` -> a key of ``COLOURS``, others as in the
+    subcategory's table."""
 
     product_id: int
-    garment: Garment
-    views: tuple[ViewSpec, ...]
-    text: ProductText
-    brand: str
-    composition: str
+    subcategory: Subcategory
+    attributes: Mapping[str, str]
+    rgb: tuple[int, int, int]
+    pattern_phase: tuple[float, float]
+    stretch: tuple[float, float]  # (width, height) factors of the garment
+    material: str
     gender: str
+    brand: str
     season: str
     msrp: float
-    duplicate_of: int | None = None
+    description: TaggedText
+    name: TaggedText
+    duplicate_of: int | None = None  # product id whose text (and look) this one copies
 
     @property
-    def category(self) -> str:
-        return self.garment.sub.category
+    def composition(self) -> str:
+        return COMPOSITIONS.get(self.material, f"100% {self.material}")
+
+    @property
+    def shape(self) -> dict[str, float]:
+        return shape_of(self.subcategory.kind, self.subcategory.shape)
 
 
-def zipf_weights(n: int, exponent: float = ZIPF_EXPONENT) -> np.ndarray:
-    """``(n,)`` probabilities proportional to ``1 / rank ** exponent``."""
-    weights = 1.0 / np.arange(1, n + 1, dtype=np.float64) ** exponent
+def subcategory_weights(subcategories: Sequence[Subcategory] = SUBCATEGORIES) -> np.ndarray:
+    """``(S,)`` sampling probabilities: Zipf-like, the subcategory of global frequency rank i
+    (its place in ``SUBCATEGORIES``) weighted 1 / (i+1)^0.8."""
+    rank = np.array([SUBCATEGORIES.index(s) for s in subcategories], dtype=np.float64)
+    weights = 1.0 / (rank + 1.0) ** 0.8
     return weights / weights.sum()
 
 
-def sample_garment(sub: Subcategory, rng: np.random.Generator) -> Garment:
-    """A garment of ``sub`` with its required attributes and a random subset of optional
-    ones; the pattern / print colours always differ from the garment colour."""
-    names = list(PALETTE)
-    colour = names[int(rng.integers(len(names)))]
-    others = [n for n in names if n != colour]
-    pattern_colour = others[int(rng.integers(len(others)))]
-    print_colour = others[int(rng.integers(len(others)))]
-    if print_colour == pattern_colour:  # a print must stand out from both layers under it
-        print_colour = next(n for n in others if n != pattern_colour)
-    attributes = {"category": sub.noun, "colour": colour}
-    if rng.random() < PATTERN_PROBABILITY:
-        attributes["pattern"] = PATTERNS[int(rng.integers(len(PATTERNS)))]
-    for name, choices in sub.required.items():
-        attributes[name] = choices[int(rng.integers(len(choices)))]
-    for name, (probability, choices) in sub.optional.items():
-        if rng.random() < probability:
-            attributes[name] = choices[int(rng.integers(len(choices)))]
-    return Garment(sub.name, MappingProxyType(attributes), colour, pattern_colour, print_colour)
+def sample_attributes(sub: Subcategory, rng: np.random.Generator) -> dict[str, str]:
+    """Attribute values of a new product of ``sub`` (garment noun and colour included)."""
+    attrs = {
+        "category": sub.nouns[int(rng.integers(len(sub.nouns)))],
+        "colour": sub.colours[int(rng.integers(len(sub.colours)))],
+    }
+    for name, spec in sub.attributes.items():
+        if rng.random() < spec.presence:
+            attrs[name] = spec.values[int(rng.integers(len(spec.values)))]
+    return attrs
 
 
-def _focus_points(garment: Garment) -> list[tuple[float, float]]:
-    """Garment-frame (y, x) points a detail crop may zoom on."""
-    shape, attrs = garment.sub.shape, garment.attributes
-    points = [(110.0, 128.0)]
-    if "neckline" in attrs:
-        points.append((70.0, 128.0))
-    if "pockets" in attrs:
-        points.append((150.0, 108.0) if shape != "pants" else (94.0, 104.0))
-    if "length" in attrs:
-        points.append((float(LENGTH_BOTTOM[shape][attrs["length"]] - 24), 128.0))
-    if "sleeve" in attrs:
-        points.append((90.0, 70.0))
-    return points
-
-
-def sample_views(garment: Garment, count: int, rng: np.random.Generator) -> tuple[ViewSpec, ...]:
-    """``count`` views (1..6): front first, then back, side, detail, other side, detail."""
-    if not 1 <= count <= len(VIEW_ORDER):
-        raise ValueError(f"a product has 1..{len(VIEW_ORDER)} views, got {count}")
-    views, seen = [], {k: 0 for k in set(VIEW_ORDER)}
-    for kind in VIEW_ORDER[:count]:
-        seen[kind] += 1
-        pose = kind if seen[kind] == 1 else f"{kind}_{seen[kind]}"
-        if kind == "detail":
-            points = _focus_points(garment)
-            cy, cx = points[int(rng.integers(len(points)))]
-            scale = float(rng.uniform(3.0, 4.0))
-        else:
-            cy, cx, scale = 128.0, 128.0, float(rng.uniform(0.9, 1.05))
-        views.append(
-            ViewSpec(
-                kind=kind,
-                pose=pose,
-                centre_y=cy + float(rng.uniform(-10, 10)),
-                centre_x=cx + float(rng.uniform(-10, 10)),
-                scale=scale,
-                facing=1 if seen[kind] == 1 else -1,
-                bg_seed=int(rng.integers(2**31)),
-            )
-        )
-    return tuple(views)
-
-
-def _composition(material: str, rng: np.random.Generator) -> str:
-    if rng.random() < 0.5:
-        return f"100% {material}"
-    blend = int(rng.integers(2, 31))
-    return (
-        f"{100 - blend}% {material}, {blend}% {BLEND_FIBRES[int(rng.integers(len(BLEND_FIBRES)))]}"
+def make_product(
+    sub: Subcategory,
+    attrs: Mapping[str, str],
+    product_id: int,
+    rng: np.random.Generator,
+) -> Product:
+    """A product of ``sub`` with the given attribute values; the rest (exact colour, metadata,
+    text) is drawn from ``rng``."""
+    base = np.asarray(COLOURS[attrs["colour"]][0])
+    rgb = tuple(int(c) for c in np.clip(base + rng.integers(-6, 7, size=3), 0, 255))
+    material = sub.materials[int(rng.integers(len(sub.materials)))]
+    median = MSRP_MEDIAN[sub.category]
+    return Product(
+        product_id=int(product_id),
+        subcategory=sub,
+        attributes=dict(attrs),
+        rgb=rgb,  # type: ignore[arg-type]
+        pattern_phase=(float(rng.uniform(0, 32)), float(rng.uniform(0, 32))),
+        stretch=(float(rng.uniform(0.94, 1.06)), float(rng.uniform(0.96, 1.04))),
+        material=material,
+        gender=sub.genders[int(rng.integers(len(sub.genders)))],
+        brand=BRANDS[int(rng.integers(len(BRANDS)))],
+        season=SEASONS[int(rng.integers(len(SEASONS)))],
+        msrp=float(np.float32(round(median * math.exp(rng.normal(0.0, 0.45))))),
+        description=describe(sub.kind, attrs, material, rng),
+        name=product_name(sub.kind, attrs, material, rng),
     )
 
 
 def sample_product(
-    product_id: int, sub: Subcategory, rng: np.random.Generator, views: int | None = None
+    rng: np.random.Generator,
+    product_id: int,
+    subcategory: Subcategory | None = None,
+    among: Sequence[Subcategory] = SUBCATEGORIES,
 ) -> Product:
-    """One fresh product of subcategory ``sub`` (``views`` None: drawn from the 1..6 weights)."""
-    garment = sample_garment(sub, rng)
-    count = views if views is not None else int(rng.choice(6, p=VIEW_COUNT_WEIGHTS)) + 1
-    material = sub.materials[int(rng.integers(len(sub.materials)))]
-    return Product(
-        product_id=product_id,
-        garment=garment,
-        views=sample_views(garment, count, rng),
-        text=make_text(garment, material, rng),
-        brand=BRANDS[int(rng.integers(len(BRANDS)))],
-        composition=_composition(material, rng),
-        gender=sub.gender[int(rng.integers(len(sub.gender)))],
-        season=SEASONS[int(rng.integers(len(SEASONS)))],
-        msrp=float(np.round(np.exp(rng.normal(5.6, 0.8)) / 5.0) * 5.0 + 5.0),
-    )
+    """A random product of ``subcategory`` when given, else of a Zipf-weighted choice among
+    ``among`` (kept in the global frequency order)."""
+    if subcategory is None:
+        if not among:
+            raise ValueError("`among` must name at least one subcategory")
+        subcategory = among[int(rng.choice(len(among), p=subcategory_weights(among)))]
+    return make_product(subcategory, sample_attributes(subcategory, rng), product_id, rng)
 
 
-def near_duplicate(source: Product, product_id: int, rng: np.random.Generator) -> Product:
-    """A different product with the same text and garment but its own views (so its images
-    differ slightly in pose and background): a false negative for contrastive learning."""
-    count = int(rng.choice(6, p=VIEW_COUNT_WEIGHTS)) + 1
-    return replace(
-        source,
-        product_id=product_id,
-        views=sample_views(source.garment, count, rng),
-        msrp=source.msrp,
-        duplicate_of=source.product_id,
-    )
-
-
-def draw_product_ids(count: int, rng: np.random.Generator) -> np.ndarray:
-    """``(count,)`` distinct six-digit product ids in random order."""
-    if count < 0:
-        raise ValueError(f"count must be >= 0, got {count}")
-    return rng.choice(900_000, size=count, replace=False).astype(np.int64) + 100_000
-
-
-def build_products(
+def sample_products(
     product_ids: Sequence[int],
     rng: np.random.Generator,
-    allowed_subcategories: Sequence[str] | None = None,
+    duplicate_fraction: float = DUPLICATE_FRACTION,
+    among: Sequence[Subcategory] = SUBCATEGORIES,
 ) -> list[Product]:
-    """Products with Zipf-distributed subcategories (restricted to ``allowed_subcategories``
-    when given, so a validation split never holds a label train lacks) and about
-    ``NEAR_DUPLICATE_SHARE`` near-duplicates of earlier products."""
-    subs = [
-        s for s in SUBCATEGORIES if allowed_subcategories is None or s.name in allowed_subcategories
-    ]
-    if not subs:
-        raise ValueError(f"no known subcategory among {allowed_subcategories!r}")
-    weights = zipf_weights(len(SUBCATEGORIES))[[SUBCATEGORIES.index(s) for s in subs]]
-    weights = weights / weights.sum()
+    """One product per id, of the subcategories ``among``. ``ceil(duplicate_fraction * n)`` of
+    them (at most half) copy the text, attributes and look of another product (near-duplicates:
+    false negatives for contrastive losses); they sit at random places in the list."""
     n = len(product_ids)
-    duplicates = int(np.ceil(NEAR_DUPLICATE_SHARE * n)) if n >= 4 else 0
-    dup_slots = (
-        set(rng.choice(np.arange(1, n), size=duplicates, replace=False).tolist())
-        if duplicates
-        else set()
+    if not 0.0 <= duplicate_fraction < 0.5:
+        raise ValueError(f"duplicate_fraction must be in [0, 0.5), got {duplicate_fraction}")
+    copies = min(math.ceil(duplicate_fraction * n), n // 2) if n >= 2 else 0
+    originals = [sample_product(rng, 0, among=among) for _ in range(n - copies)]
+    sources = rng.choice(len(originals), size=copies, replace=False) if copies else []
+    order = rng.permutation(n)  # slot of the i-th product (originals first, then copies)
+    products: list[Product | None] = [None] * n
+    for i, product in enumerate(originals):
+        products[order[i]] = replace(product, product_id=int(product_ids[order[i]]))
+    for j, source in enumerate(sources):
+        slot, original = order[len(originals) + j], products[order[int(source)]]
+        assert original is not None
+        products[slot] = replace(
+            original, product_id=int(product_ids[slot]), duplicate_of=original.product_id
+        )
+    return [p for p in products if p is not None]
+
+
+def sample_views(product: Product, rng: np.random.Generator) -> list[ViewSpec]:
+    """The 1 to 6 views of ``product``: always the front first, then back / side / detail
+    crops in that order, each with its own jitter and background."""
+    count = int(rng.choice(len(VIEW_COUNT_P), p=VIEW_COUNT_P)) + 1
+    picked = sorted(rng.choice(len(EXTRA_POSES), size=count - 1, replace=False).tolist())
+    poses = ["front"] + sorted(
+        (EXTRA_POSES[i] for i in picked), key=("back", "side", "detail").index
     )
-    products: list[Product] = []
-    for position, pid in enumerate(product_ids):
-        if position in dup_slots:
-            source = products[int(rng.integers(len(products)))]
-            products.append(near_duplicate(source, int(pid), rng))
-        else:
-            sub = subs[int(rng.choice(len(subs), p=weights))]
-            products.append(sample_product(int(pid), sub, rng))
-    return products
+    return [sample_view(product, pose, rng) for pose in poses]
 
 
-def metadata_row(product: Product) -> dict[str, str]:
-    """The FashionGen string columns of every row of ``product`` (pose excluded)."""
-    sub = product.garment.sub
-    return {
-        "input_description": product.text.description,
-        "input_name": product.text.name,
-        "input_category": sub.category,
-        "input_subcategory": sub.name,
-        "input_brand": product.brand,
-        "input_composition": product.composition,
-        "input_concat_description": f"{sub.category} {product.text.name} {product.text.description}",
-        "input_department": DEPARTMENT,
-        "input_gender": product.gender,
-        "input_season": product.season,
-    }
+def sample_view(
+    product: Product, pose: str, rng: np.random.Generator, *, plain: bool = False
+) -> ViewSpec:
+    """One view of ``product`` in ``pose``; ``plain`` gives a near-white, untextured backdrop
+    (FashionIQ-style product shots)."""
+    grey = float(rng.uniform(236, 252) if plain else rng.uniform(214, 250))
+    tint = rng.uniform(-3, 3, size=3) if plain else rng.uniform(-8, 8, size=3)
+    background = tuple(int(c) for c in np.clip(np.rint(grey + tint), 0, 255))
+    spec = dict(
+        pose=pose,
+        dx=float(rng.uniform(-10, 10)),
+        dy=float(rng.uniform(-8, 8)),
+        scale=float(rng.uniform(0.92, 1.06)),
+        angle=float(rng.uniform(-4, 4)),
+        mirror=bool(pose == "side" and rng.random() < 0.5),
+        texture=0 if plain else int(rng.integers(N_TEXTURES)),
+        background=background,
+        texture_amplitude=int(rng.integers(1, 4) if plain else rng.integers(2, 11)),
+    )
+    if pose == "detail":
+        face = "back" if rng.random() < DETAIL_BACK_SHARE else "front"
+        anchors = draw_garment(
+            product.subcategory.kind, product.shape, product.attributes, face
+        ).anchors
+        keys = sorted(anchors)
+        x, y = anchors[keys[int(rng.integers(len(keys)))]]
+        focus = apply(stretch_matrix(product.stretch), np.array([[x, y]]))[0] + rng.uniform(
+            -6, 6, 2
+        )
+        spec.update(
+            zoom=float(rng.uniform(2.4, 3.6)),
+            focus=(float(focus[0]), float(focus[1])),
+            angle=float(rng.uniform(-2, 2)),
+            detail_face=face,
+        )
+    return ViewSpec(**spec)  # type: ignore[arg-type]
+
+
+def stretch_matrix(stretch: tuple[float, float]) -> np.ndarray:
+    """``(3, 3)`` affine: the product's width / height jitter about the canvas centre."""
+    sx, sy = stretch
+    return np.array([[sx, 0, CENTRE * (1 - sx)], [0, sy, CENTRE * (1 - sy)], [0, 0, 1.0]])

@@ -1,9 +1,7 @@
-"""Writer of the FashionGen-format h5 files of the synthetic catalogue and of their visibility
-sidecars (benchmarks-and-data.md, "FashionGen" and "The synthetic fashion set"; the sidecar
-schema is the one lavis_syncmask/data/visibility.py reads).
-
-One row per image, rows of a product consecutive, every key of the real schema at the real
-dtype and shape; images are stored in one-image chunks so readers can read rows lazily.
+"""Writer of one synthetic FashionGen split in the real file format (benchmarks-and-data.md,
+"FashionGen": one row per image, every key of the real schema at its dtype and shape, Latin-1
+fixed-length strings, rows of a product consecutive), plus the visibility sidecar
+``<h5 stem>_visibility.jsonl`` the real data lacks (schema in data/visibility.py).
 """
 
 from __future__ import annotations
@@ -17,11 +15,16 @@ from typing import Literal
 import h5py
 import numpy as np
 
-from lavis_syncmask.data.synthetic.catalogue import Product, ViewSpec, metadata_row
-from lavis_syncmask.data.synthetic.render import SIZE, render_with_patches
-from lavis_syncmask.data.synthetic.text import WordSpan
+from lavis_syncmask.data.synthetic.catalogue import Product
+from lavis_syncmask.data.synthetic.geometry import SIZE, ViewSpec
+from lavis_syncmask.data.synthetic.render import render_view
 
-STRING_KEYS: tuple[str, ...] = (
+TRAIN_FILE = "fashiongen_256_256_train.h5"
+VALIDATION_FILE = "fashiongen_256_256_validation.h5"
+SIDECAR_SUFFIX = "_visibility.jsonl"
+#: The text fields whose words the sidecar describes.
+SIDECAR_FIELDS = ("input_description", "input_name")
+STRING_KEYS = (
     "input_description",
     "input_name",
     "input_category",
@@ -34,110 +37,124 @@ STRING_KEYS: tuple[str, ...] = (
     "input_gender",
     "input_season",
 )
-#: Text fields the sidecar lists words of.
-WORD_KEYS: tuple[str, ...] = ("input_description", "input_name")
-Compression = Literal["lzf", "gzip", "none"]
-_BLOCK = 64  # images rendered per h5 write
+_BLOCK = 32  # images rendered before one h5 write
+Compression = Literal["gzip", "lzf", "none"]
+
+ProductViews = tuple[Product, Sequence[ViewSpec]]
 
 
-def _encode(value: str, key: str, product_id: int) -> bytes:
+def sidecar_path(h5_path: str | os.PathLike[str]) -> Path:
+    """``x/fashiongen_256_256_train.h5`` -> ``x/fashiongen_256_256_train_visibility.jsonl``."""
+    path = Path(h5_path)
+    return path.with_name(path.stem + SIDECAR_SUFFIX)
+
+
+def row_strings(product: Product, view: ViewSpec) -> dict[str, str]:
+    """The decoded value of every string key for one image row."""
+    sub = product.subcategory
+    return {
+        "input_description": product.description.text,
+        "input_name": product.name.text,
+        "input_category": sub.category,
+        "input_subcategory": sub.name,
+        "input_pose": view.pose,
+        "input_brand": product.brand,
+        "input_composition": product.composition,
+        "input_concat_description": f"{product.name.text} {product.description.text}",
+        "input_department": sub.department,
+        "input_gender": product.gender,
+        "input_season": product.season,
+    }
+
+
+def _string_column(values: list[str], key: str) -> np.ndarray:
+    """``(N, 1)`` fixed-length bytes ``S<max length>``, Latin-1 encoded."""
     try:
-        return value.encode("latin-1")
+        encoded = [v.encode("latin-1") for v in values]
     except UnicodeEncodeError as err:
-        raise ValueError(
-            f"product {product_id}: {key} {value!r} is not Latin-1 encodable ({err})"
-        ) from err
+        raise ValueError(f"{key}: a value is not Latin-1 encodable: {err}") from err
+    width = max([1] + [len(b) for b in encoded])
+    return np.array(encoded, dtype=f"S{width}").reshape(-1, 1)
 
 
-def _string_column(values: Sequence[bytes]) -> np.ndarray:
-    """``(N, 1)`` fixed-length bytes (``S<n>``, n = longest value)."""
-    width = max([len(v) for v in values] + [1])
-    return np.array(values, dtype=f"S{width}").reshape(-1, 1)
-
-
-def _rows(products: Sequence[Product]) -> list[tuple[Product, ViewSpec]]:
-    return [(product, view) for product in products for view in product.views]
-
-
-def word_records(spans: Sequence[WordSpan], visible: set[str]) -> list[list[object]]:
-    """Sidecar word entries ``[start, end, visible, attribute_or_null]`` of one field."""
-    return [
-        [start, end, int(attribute is not None and attribute in visible), attribute]
-        for start, end, attribute in spans
-    ]
+def _metadata(items: Sequence[ProductViews]) -> dict[str, np.ndarray]:
+    rows = [(product, view) for product, views in items for view in views]
+    columns: dict[str, list[str]] = {key: [] for key in STRING_KEYS}
+    for product, view in rows:
+        for key, value in row_strings(product, view).items():
+            columns[key].append(value)
+    out = {key: _string_column(values, key) for key, values in columns.items()}
+    n = len(rows)
+    out["input_productID"] = np.array([p.product_id for p, _ in rows], dtype=np.int64).reshape(n, 1)
+    out["input_msrpUSD"] = np.array([p.msrp for p, _ in rows], dtype=np.float32).reshape(n, 1)
+    out["index"] = np.arange(n, dtype=np.int64).reshape(n, 1)
+    out["index_2"] = np.arange(n, dtype=np.int64)
+    return out
 
 
 def sidecar_record(
     row: int, product: Product, view: ViewSpec, patches: dict[str, list[int]]
-) -> str:
-    """One JSON line of the visibility sidecar."""
+) -> dict:
+    """The sidecar object of one row: words of each text field with their visibility in
+    ``view``, and the patches of every attribute visible there."""
     visible = set(patches)
-    record = {
+    return {
         "row": row,
         "product_id": product.product_id,
         "pose": view.pose,
         "words": {
-            "input_description": word_records(product.text.description_words, visible),
-            "input_name": word_records(product.text.name_words, visible),
+            "input_description": product.description.sidecar_words(visible),
+            "input_name": product.name.sidecar_words(visible),
         },
         "attributes": patches,
     }
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-
-
-def _write_metadata(h5: h5py.File, rows: Sequence[tuple[Product, ViewSpec]]) -> None:
-    columns: dict[str, list[bytes]] = {key: [] for key in STRING_KEYS}
-    for product, view in rows:
-        strings = metadata_row(product) | {"input_pose": view.pose}
-        for key in STRING_KEYS:
-            columns[key].append(_encode(strings[key], key, product.product_id))
-    for key in STRING_KEYS:
-        h5.create_dataset(key, data=_string_column(columns[key]), track_times=False)
-    n = len(rows)
-    ids = np.array([p.product_id for p, _ in rows], dtype=np.int64).reshape(n, 1)
-    msrp = np.array([p.msrp for p, _ in rows], dtype=np.float32).reshape(n, 1)
-    h5.create_dataset("input_productID", data=ids, track_times=False)
-    h5.create_dataset("input_msrpUSD", data=msrp, track_times=False)
-    h5.create_dataset("index", data=np.arange(n, dtype=np.int64).reshape(n, 1), track_times=False)
-    h5.create_dataset("index_2", data=np.arange(n, dtype=np.int64), track_times=False)
 
 
 def write_fashiongen_split(
     h5_path: str | os.PathLike[str],
-    products: Sequence[Product],
-    sidecar_path: str | os.PathLike[str],
-    compression: Compression = "lzf",
-    on_rows: Callable[[int], None] | None = None,
+    items: Sequence[ProductViews],
+    *,
+    compression: Compression = "gzip",
+    on_image: Callable[[], None] | None = None,
 ) -> int:
-    """Render every view of ``products`` into a FashionGen-format h5 (``input_image``
-    ``(N, 256, 256, 3)`` uint8 and the ``(N, 1)`` metadata columns) and write its visibility
-    sidecar; ``on_rows(k)`` is called after each block of k rows. Returns N."""
-    rows = _rows(products)
-    if not rows:
-        raise ValueError(f"{h5_path}: no products to write")
-    path, sidecar = Path(h5_path), Path(sidecar_path)
+    """Render every view of ``items`` (products with their views, in row order) into
+    ``h5_path`` and its sidecar; returns the number of rows. ``on_image`` is called after each
+    image (progress bars)."""
+    path = Path(h5_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    options = {} if compression == "none" else {"compression": compression}
-    with h5py.File(path, "w", track_order=False) as h5, open(sidecar, "w", encoding="utf-8") as out:
+    metadata = _metadata(items)
+    n = len(metadata["index_2"])
+    options = {"compression": "gzip", "compression_opts": 1} if compression == "gzip" else {}
+    if compression == "lzf":
+        options = {"compression": "lzf"}
+    with (
+        h5py.File(path, "w", track_order=True) as h5,
+        open(sidecar_path(path), "w", encoding="ascii") as side,
+    ):
+        for key, data in metadata.items():
+            h5.create_dataset(key, data=data, track_times=False)
         images = h5.create_dataset(
             "input_image",
-            shape=(len(rows), SIZE, SIZE, 3),
+            shape=(n, SIZE, SIZE, 3),
             dtype=np.uint8,
             chunks=(1, SIZE, SIZE, 3),
             track_times=False,
             **options,
         )
-        for start in range(0, len(rows), _BLOCK):
-            block = rows[start : start + _BLOCK]
-            pixels = np.empty((len(block), SIZE, SIZE, 3), dtype=np.uint8)
-            lines = []
-            for i, (product, view) in enumerate(block):
-                rendered = render_with_patches(product.garment, view)
-                pixels[i] = rendered.image
-                lines.append(sidecar_record(start + i, product, view, rendered.patches))
-            images[start : start + len(block)] = pixels
-            out.write("\n".join(lines) + "\n")
-            if on_rows is not None:
-                on_rows(len(block))
-        _write_metadata(h5, rows)
-    return len(rows)
+        block = np.empty((_BLOCK, SIZE, SIZE, 3), dtype=np.uint8)
+        row = start = 0
+        for product, views in items:
+            for view in views:
+                rendered = render_view(product, view)
+                block[row - start] = rendered.image
+                record = sidecar_record(row, product, view, rendered.patches)
+                side.write(json.dumps(record, separators=(",", ":")) + "\n")
+                row += 1
+                if row - start == _BLOCK:
+                    images[start:row] = block
+                    start = row
+                if on_image is not None:
+                    on_image()
+        if row > start:
+            images[start:row] = block[: row - start]
+    return n

@@ -1,226 +1,334 @@
-"""Product text of the synthetic catalogue: a varied description grammar and a short name,
-each with per-word character spans and the attribute each word names (benchmarks-and-data.md,
-"The synthetic fashion set"). A word's visibility in a view is its attribute's visibility
-there (render.py); function and non-visual words carry no attribute and are never visible.
+"""Product text of the synthetic catalogue (benchmarks-and-data.md, "The synthetic fashion set"):
+a description grammar (several opening templates, synonyms, detail sentences in random order,
+non-visual filler) and a short product name, both carrying, for every whitespace-delimited
+word, its character span and the attribute it names (``None`` for function and non-visual
+words). Whether a word is visible in a view is then its attribute's visibility there.
+
+Phrase tables mark content words with a leading ``*``: in ``"*zip *closure at *back"`` the
+words "zip", "closure" and "back" name the attribute, "at" does not.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from lavis_syncmask.data.synthetic.catalogue import Garment
+from lavis_syncmask.data.synthetic.taxonomy import COLOURS, Kind
 
-#: A word of the text and the attribute it names (None: function / non-visual word).
-Token = tuple[str, str | None]
-#: ``(start, end, attribute)``: ``text[start:end]`` is the word without trailing punctuation.
-WordSpan = tuple[int, int, str | None]
+Token = tuple[str, str | None]  # (word, attribute); a word may end in punctuation
 TRAILING_PUNCTUATION = ".,;:!?"
-
-_PATTERN_ADJ = {
-    "stripes": ("striped", "stripe"),
-    "pinstripes": ("pinstriped", "pinstripe"),
-    "checks": ("checked", "check", "gingham"),
-    "dots": ("polka-dot", "dotted"),
-}
-_PATTERN_NOUN = {
-    "stripes": ("stripes", "breton stripes"),
-    "pinstripes": ("pinstripes", "fine pinstripes"),
-    "checks": ("check", "gingham check", "plaid"),
-    "dots": ("polka dots", "dots"),
-}
-_SLEEVE_ADJ = {
-    "short": ("short-sleeved", "short sleeve"),
-    "elbow": ("elbow-sleeved", "half-sleeve"),
-    "long": ("long-sleeved", "long sleeve"),
-}
-_SLEEVE_NOUN = {"short": "short", "elbow": "elbow-length", "long": "long"}
-_NECKLINE = {
-    "crew": ("crew neck", "crewneck", "round neck"),
-    "v-neck": ("V-neck", "V neckline"),
-    "scoop": ("scoop neck", "scoop neckline"),
-    "square": ("square neckline", "square neck"),
-}
-_LENGTH = {
-    "mini": ("mini",),
-    "knee": ("knee-length",),
-    "midi": ("midi", "midi-length"),
-    "maxi": ("maxi", "floor-length"),
-    "mid-thigh": ("mid-thigh",),
-    "cropped": ("cropped",),
-    "full": ("full-length",),
-    "hip": ("hip-length",),
-    "long": ("longline", "ankle-length"),
-}
-_PRINT = {
-    "graphic": ("graphic print", "bold graphic print"),
-    "logo": ("logo print", "printed logo"),
-    "appliqué": ("appliqué patch", "appliqué"),
-    "naïve": ("naïve floral print", "naïve print"),
-}
-_POCKETS = {
-    "patch": ("patch pockets", "two patch pockets"),
-    "flap": ("flap pockets", "two flap pockets"),
-    "welt": ("welt pockets", "slit pockets"),
-}
-_CLOSURE = {
-    "buttons": ("button-front", "buttoned placket", "button closure"),
-    "zip": ("zip-front", "full zip", "two-way zip"),
-}
-_BACK = {
-    "zip": ("concealed zip", "zip closure"),
-    "bow": ("tie bow", "bow"),
-    "cut-out": ("cut-out", "open cut-out"),
-}
-_FILLERS = (
-    "Relaxed fit.",
-    "Regular fit.",
-    "Slim fit.",
-    "Tonal stitching.",
-    "Made in Italy.",
-    "Made in Portugal.",
-    "Soft hand feel.",
-    "A classic and comfortable piece.",
-    "Unlined.",
-    "Dry clean only.",
-    "Designed for everyday wear.",
-    "Style it with the matching pieces of the collection.",
-)
 
 
 @dataclass(frozen=True)
-class ProductText:
-    """A product's description and name with the spans of their words."""
+class TaggedText:
+    """A text and, per whitespace-delimited word, ``(start, end, attribute)`` with ``[start,
+    end)`` indexing ``text`` and trailing punctuation left out of the span."""
 
-    description: str
-    name: str
-    description_words: tuple[WordSpan, ...]
-    name_words: tuple[WordSpan, ...]
+    text: str
+    words: tuple[tuple[int, int, str | None], ...]
 
-
-def _pick(rng: np.random.Generator, options: Sequence[str]) -> str:
-    return options[int(rng.integers(len(options)))]
-
-
-def _attr(attribute: str, phrase: str) -> list[Token]:
-    return [(word, attribute) for word in phrase.split()]
+    def sidecar_words(self, visible: Collection[str]) -> list[list[object]]:
+        """``[[start, end, visible 0/1, attribute or None], ...]`` for a view whose visible
+        attributes are ``visible``."""
+        return [[s, e, int(a is not None and a in visible), a] for s, e, a in self.words]
 
 
-def _plain(phrase: str) -> list[Token]:
-    return [(word, None) for word in phrase.split()]
-
-
-def join_sentences(sentences: Sequence[Sequence[Token]]) -> tuple[str, tuple[WordSpan, ...]]:
-    """Join token sentences into text: first letter capitalised, a full stop at the end of each
-    sentence, single spaces; returns the text and one span per whitespace-delimited word."""
+def compose(
+    sentences: Sequence[Sequence[Token]], capitalise: bool = True, end: str = "."
+) -> TaggedText:
+    """Join sentences (each a token list) into one tagged text: words separated by one space,
+    each sentence capitalised and closed by ``end``."""
     pieces: list[str] = []
-    spans: list[WordSpan] = []
+    words: list[tuple[int, int, str | None]] = []
     cursor = 0
     for sentence in sentences:
-        for i, (word, attribute) in enumerate(sentence):
-            if i == 0:
-                word = word[:1].upper() + word[1:]
-            if i == len(sentence) - 1 and word[-1] not in TRAILING_PUNCTUATION:
-                word = word + "."
+        tokens = [t for t in sentence if t[0]]
+        for i, (word, attribute) in enumerate(tokens):
+            if capitalise and i == 0:
+                word = word[0].upper() + word[1:]
+            if i == len(tokens) - 1 and end and not word.endswith(end):
+                word += end
             if pieces:
                 cursor += 1
             core = word.rstrip(TRAILING_PUNCTUATION)
-            spans.append((cursor, cursor + len(core), attribute))
+            if not core or any(ch.isspace() for ch in word):
+                raise ValueError(f"bad token {word!r}: tokens are single words with letters")
+            words.append((cursor, cursor + len(core), attribute))
             pieces.append(word)
             cursor += len(word)
-    return " ".join(pieces), tuple(spans)
+    text = " ".join(pieces)
+    text.encode("latin-1")  # FashionGen stores Latin-1: fail here, not in the writer
+    return TaggedText(text, tuple(words))
 
 
-def _main_sentence(
-    attrs: Mapping[str, str], material: str, rng: np.random.Generator
-) -> tuple[list[Token], set[str]]:
-    """The opening sentence naming the garment; returns it and the attributes it covers."""
-    colour = _attr("colour", attrs["colour"])
-    noun = _attr("category", attrs["category"])
-    pattern = attrs.get("pattern")
-    form = int(rng.integers(3))
-    if form == 0:
-        tokens: list[Token] = []
-        covered = {"category", "colour"}
-        if "sleeve" in attrs and rng.random() < 0.6:
-            tokens += _attr("sleeve", _pick(rng, _SLEEVE_ADJ[attrs["sleeve"]]))
-            covered.add("sleeve")
-        if pattern:
-            tokens += _attr("pattern", _pick(rng, _PATTERN_ADJ[pattern]))
-            covered.add("pattern")
-        return tokens + colour + _plain(material) + noun, covered
-    if form == 1:
-        tail = (
-            _plain("in") + _attr("pattern", _pick(rng, _PATTERN_NOUN[pattern])) if pattern else []
-        )
-        return colour + _plain(material) + noun + tail, {"category", "colour", "pattern"}
-    head = _attr("pattern", _pick(rng, _PATTERN_ADJ[pattern])) if pattern else []
-    return head + noun + _plain("in") + colour + _plain(material), {"category", "colour", "pattern"}
+def phrase(markup: str, attribute: str | None) -> list[Token]:
+    """``"*long *sleeves with rib *cuffs"`` -> tokens, starred words tagged ``attribute``."""
+    return [(w[1:], attribute) if w.startswith("*") else (w, None) for w in markup.split()]
 
 
-def _detail_sentence(attribute: str, value: str, rng: np.random.Generator) -> list[Token]:
-    """One sentence about an attribute not named by the opening sentence."""
-    intro = _plain("features") if rng.random() < 0.3 else []
-    if attribute == "sleeve":
-        return intro + _attr("sleeve", f"{_SLEEVE_NOUN[value]} sleeves")
-    if attribute == "neckline":
-        article = _plain("features a") if rng.random() < 0.4 else []
-        return article + _attr("neckline", _pick(rng, _NECKLINE[value]))
-    if attribute == "pattern":
-        return _plain("all-over") + _attr("pattern", _pick(rng, _PATTERN_NOUN[value]))
-    if attribute == "length":
-        if rng.random() < 0.5:
-            word = _pick(rng, _LENGTH[value])
-            if word.endswith("length"):
-                return _plain("cut") + _attr("length", word)
-            return _plain("cut to a") + _attr("length", f"{word} length")
-        return _attr("length", _pick(rng, _LENGTH[value])) + _plain("silhouette")
-    if attribute == "print":
-        return intro + _attr("print", _pick(rng, _PRINT[value])) + _plain("at chest")
-    if attribute == "pockets":
-        return _attr("pockets", _pick(rng, _POCKETS[value])) + _plain("at front")
-    if attribute == "closure":
-        return intro + _attr("closure", _pick(rng, _CLOSURE[value]))
-    if attribute == "back_detail":
-        return _attr("back_detail", _pick(rng, _BACK[value])) + _plain("at back")
-    raise ValueError(f"no detail sentence for attribute {attribute!r}")
+# --- phrase tables ------------------------------------------------------------------------
+
+#: attribute -> value -> (pre-noun adjectives, stand-alone phrases).
+PHRASES: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
+    "sleeves": {
+        "sleeveless": (("*sleeveless",), ("*sleeveless", "*sleeveless *armholes with *binding")),
+        "short": (
+            ("*short *sleeve", "*short-sleeved"),
+            ("*short *sleeves", "*short *sleeves with *hemmed *ends"),
+        ),
+        "three-quarter": (
+            ("*three-quarter *sleeve",),
+            ("*three-quarter *length *sleeves", "*cropped *sleeves"),
+        ),
+        "long": (
+            ("*long *sleeve", "*long-sleeved"),
+            ("*long *sleeves", "*long *sleeves with *ribbed *cuffs"),
+        ),
+    },
+    "pattern": {
+        "stripes": (("*striped",), ("*striped *pattern throughout", "*stripes throughout")),
+        "checks": (("*checked", "*gingham"), ("*check *pattern throughout", "*gingham *check")),
+        "dots": (
+            ("*polka-dot", "*dotted"),
+            ("*polka *dots throughout", "*dot *pattern throughout"),
+        ),
+        "chevron": (("*chevron",), ("*chevron *pattern throughout", "*zigzag *knit *pattern")),
+    },
+    "neckline": {
+        "crew": (("*crewneck",), ("*rib-knit *crewneck", "*crew *neckline")),
+        "v-neck": (("*v-neck",), ("*v-neck *collar", "*plunging *v-neck")),
+        "scoop": (("*scoop-neck",), ("*scoop *neckline", "*wide *scoop *neck")),
+        "turtleneck": (("*turtleneck",), ("*rolled *turtleneck *collar", "*ribbed *turtleneck")),
+        "spread collar": ((), ("*spread *collar", "*classic *spread *collar")),
+        "point collar": ((), ("*point *collar", "*pointed *collar")),
+        "notch lapels": ((), ("*notched *lapel *collar", "*notch *lapels")),
+        "stand collar": ((), ("*stand *collar", "*high *stand *collar")),
+    },
+    "front_print": {
+        "logo": (("*logo",), ("*logo *print at *chest", "*printed *logo at *front")),
+        "graphic": (
+            ("*graphic",),
+            ("*graphic *print at *front", "*graphic *motif *printed at *chest"),
+        ),
+        "slogan": (("*slogan",), ("*text *print at *front", "*slogan *printed at *chest")),
+        "appliqué": (
+            ("*appliqué",),
+            ("*appliqué *star at *front", "*embroidered *appliqué at *chest"),
+        ),
+        "floral": (
+            ("*floral-print",),
+            ("*naïve *floral *print at *front", "*floral *graphic at *chest"),
+        ),
+    },
+    "back_detail": {
+        "zip": ((), ("*zip *closure at *back", "concealed *zip *fastening at *back")),
+        "bow": (("*bow-back",), ("*bow *detail at *back", "*tie *bow at *back")),
+        "cut-out": (("*cut-out",), ("*cut-out at *back", "*keyhole *cut-out at *back")),
+        "lace-up": (("*lace-up",), ("*lace-up *fastening at *back", "*lace-up *back")),
+        "back pockets": ((), ("*patch *pockets at *back", "*two *back *pockets")),
+        "half-belt": ((), ("*half-belt at *back", "*buttoned *half-belt at *back")),
+        "vent": ((), ("*vent at *back", "*centre *back *vent")),
+    },
+    "pockets": {
+        "chest": ((), ("*patch *pocket at *chest", "*chest *pocket")),
+        "kangaroo": ((), ("*kangaroo *pocket", "*pouch *pocket at *front")),
+        "patch": ((), ("*patch *pockets at *front", "*two *patch *pockets")),
+        "flap": ((), ("*flap *pockets at *waist", "*two *flap *pockets")),
+        "slant": ((), ("*slant *pockets", "*slanted *side *pockets")),
+        "front": ((), ("*zip *pocket at *front", "*patch *pocket at *front")),
+    },
+    "closure": {
+        "buttons": (
+            (),
+            ("*button *closure at *front", "*buttoned *placket", "*front *button *fastening"),
+        ),
+        "zip": ((), ("*zip *closure at *front", "*two-way *zip *closure")),
+        "fly": ((), ("*zip *fly", "*button *fly")),
+    },
+    "length": {
+        "mini": (("*mini",), ("*mini *length", "*short *hemline")),
+        "knee": (("*knee-length",), ("*knee *length", "falls to the *knee")),
+        "midi": (("*midi",), ("*midi *length", "falls to *mid-calf")),
+        "maxi": (("*maxi",), ("*maxi *length", "*floor-length *hem")),
+        "cropped": (("*cropped",), ("*cropped *hem", "*cropped *silhouette")),
+        "longline": (("*longline",), ("*longline *silhouette", "*extended *hem")),
+        "full": (("*full-length",), ("*full-length *leg", "*straight *full-length *leg")),
+    },
+}
+#: Pants are cropped at the leg, not at the hem.
+PANTS_CROPPED = ("*cropped *leg", "*cropped at the *ankle")
+
+OPENINGS: tuple[str, ...] = (
+    "{sleeve_adj} {material} {noun} in {colour}",
+    "{fit} {pattern_adj} {noun} in {colour} {material}",
+    "{colour} {material} {noun} {with_sleeves}",
+    "A {quality} {length_adj} {colour} {noun} in {material}",
+    "{pattern_adj} {colour} {noun}, cut from {material}",
+    "{neck_adj} {fit} {noun} in {colour}",
+    "{quality} {colour} {pattern_adj} {print_adj} {noun} in {material}",
+)
+FITS = ("relaxed-fit", "slim-fit", "regular-fit", "tailored", "easy")
+QUALITIES = ("classic", "timeless", "versatile", "refined", "modern", "comfortable", "essential")
+FILLERS: tuple[str, ...] = (
+    "Tonal stitching",
+    "Fully lined",
+    "Unlined",
+    "Made in Portugal",
+    "Made in Italy",
+    "Designed in Zürich",
+    "Machine wash cold",
+    "Dry clean only",
+    "Comfortable and classic for everyday wear",
+    "Soft hand feel",
+    "Relaxed fit",
+    "True to size",
+    "Lightweight and breathable",
+    "A naïve charm for the weekend",
+    "Silver-tone hardware",
+    "Finished by hand",
+    "Part of the café collection",
+)
 
 
-def _name_tokens(attrs: Mapping[str, str], rng: np.random.Generator) -> list[Token]:
-    middle: list[Token] = []
-    choice = int(rng.integers(3))
-    if choice == 0 and "pattern" in attrs:
-        middle = _attr("pattern", _PATTERN_ADJ[attrs["pattern"]][0])
-    elif choice == 1 and "neckline" in attrs:
-        middle = _attr("neckline", _NECKLINE[attrs["neckline"]][0])
-    elif "sleeve" in attrs:
-        middle = _attr("sleeve", _SLEEVE_ADJ[attrs["sleeve"]][0])
-    return _attr("colour", attrs["colour"]) + middle + _attr("category", attrs["category"])
+def colour_words(colour: str, rng: np.random.Generator) -> str:
+    """One of the colour's names, as ``*``-marked markup."""
+    names = COLOURS[colour][1]
+    return " ".join("*" + w for w in names[int(rng.integers(len(names)))].split())
 
 
-def make_text(garment: Garment, material: str, rng: np.random.Generator) -> ProductText:
-    """Description (opening sentence, one sentence per other attribute in random order, one
-    or two non-visual sentences) and name of a garment.
+def _pick(options: Sequence[str], rng: np.random.Generator) -> str:
+    return options[int(rng.integers(len(options)))] if options else ""
 
-    Example:
-        >>> text = make_text(garment, "cotton", np.random.default_rng(0))  # doctest: +SKIP
-        >>> text.description  # doctest: +SKIP
-        'Long-sleeved striped navy cotton shirt. Patch pockets at front. Relaxed fit.'
-    """
-    attrs = garment.attributes
-    opening, covered = _main_sentence(attrs, material, rng)
+
+def _stand_alone(attribute: str, value: str, kind: Kind, rng: np.random.Generator) -> list[Token]:
+    if attribute == "length" and value == "cropped" and kind == "pants":
+        return phrase(_pick(PANTS_CROPPED, rng), attribute)
+    return phrase(_pick(PHRASES[attribute][value][1], rng), attribute)
+
+
+def _fill(template: str, slots: Mapping[str, list[Token]]) -> tuple[list[Token], set[str]]:
+    """Tokens of a template whose ``{slot}`` pieces are replaced (empty slots vanish), and the
+    slot names used."""
+    tokens: list[Token] = []
+    used: set[str] = set()
+    for piece in template.split():
+        core = piece.rstrip(",")
+        if core.startswith("{"):
+            name = core[1:-1]
+            fill = list(slots.get(name, []))
+            if fill:
+                used.add(name)
+                if core != piece:
+                    fill[-1] = (fill[-1][0] + ",", fill[-1][1])
+            tokens += fill
+        else:
+            tokens.append((piece, None))
+    return tokens, used
+
+
+def _opening_slots(
+    kind: Kind, attrs: Mapping[str, str], material: str, rng: np.random.Generator
+) -> dict[str, list[Token]]:
+    def adj(attribute: str) -> list[Token]:
+        value = attrs.get(attribute)
+        return phrase(_pick(PHRASES[attribute][value][0], rng), attribute) if value else []
+
+    sleeves = attrs.get("sleeves")
+    with_sleeves = phrase(WITH_SLEEVES[sleeves], "sleeves") if sleeves else []
+    return {
+        "noun": phrase(" ".join("*" + w for w in attrs["category"].split()), "category"),
+        "colour": phrase(colour_words(attrs["colour"], rng), "colour"),
+        "material": phrase(material, None),
+        "fit": phrase(_pick(FITS, rng), None),
+        "quality": phrase(_pick(QUALITIES, rng), None),
+        "sleeve_adj": adj("sleeves"),
+        "with_sleeves": with_sleeves,
+        "pattern_adj": adj("pattern"),
+        "length_adj": adj("length") if kind != "pants" else [],
+        "neck_adj": adj("neckline"),
+        "print_adj": adj("front_print"),
+    }
+
+
+WITH_SLEEVES = {
+    "sleeveless": "with *sleeveless *armholes",
+    "short": "with *short *sleeves",
+    "three-quarter": "with *three-quarter *sleeves",
+    "long": "with *long *sleeves",
+}
+SLOT_ATTRIBUTE = {
+    "sleeve_adj": "sleeves",
+    "with_sleeves": "sleeves",
+    "pattern_adj": "pattern",
+    "length_adj": "length",
+    "neck_adj": "neckline",
+    "print_adj": "front_print",
+}
+
+
+def describe(
+    kind: Kind, attrs: Mapping[str, str], material: str, rng: np.random.Generator
+) -> TaggedText:
+    """A FashionGen-like description of a product with attribute values ``attrs`` (which must
+    hold ``category``, the garment noun, and ``colour``), e.g. "Long sleeve poplin shirt in
+    navy. Spread collar. Button closure at front. Tonal stitching."."""
+    slots = _opening_slots(kind, attrs, material, rng)
+    opening, used = _fill(OPENINGS[int(rng.integers(len(OPENINGS)))], slots)
+    said = {SLOT_ATTRIBUTE[s] for s in used if s in SLOT_ATTRIBUTE}
     details = [
-        _detail_sentence(a, v, rng)
-        for a, v in attrs.items()
-        if a not in covered and rng.random() < 0.92
+        a for a in attrs if a not in ("category", "colour") and a not in said and rng.random() < 0.9
     ]
-    order = rng.permutation(len(details))
-    fillers = rng.choice(len(_FILLERS), size=int(rng.integers(1, 3)), replace=False)
-    sentences = [opening] + [details[i] for i in order] + [_plain(_FILLERS[i]) for i in fillers]
-    description, description_words = join_sentences(sentences)
-    name_text, name_words = join_sentences([_name_tokens(attrs, rng)])
-    return ProductText(description, name_text.rstrip("."), description_words, name_words)
+    rng.shuffle(details)
+    sentences: list[list[Token]] = [opening]
+    i = 0
+    while i < len(details):
+        sentence = _stand_alone(details[i], attrs[details[i]], kind, rng)
+        if i + 1 < len(details) and rng.random() < 0.3:  # two details in one sentence
+            sentence += [("and", None)] + _stand_alone(
+                details[i + 1], attrs[details[i + 1]], kind, rng
+            )
+            i += 1
+        sentences.append(sentence)
+        i += 1
+    for filler in rng.choice(len(FILLERS), size=int(rng.integers(0, 4)), replace=False):
+        sentences.append(phrase(FILLERS[int(filler)], None))
+    if rng.random() < 0.35:
+        colour = [
+            (w[0].upper() + w[1:], a)
+            for w, a in phrase(colour_words(attrs["colour"], rng), "colour")
+        ]
+        sentences.append([("Supplier", None), ("color:", None), *colour])
+    return compose(sentences)
+
+
+def product_name(
+    kind: Kind, attrs: Mapping[str, str], material: str, rng: np.random.Generator
+) -> TaggedText:
+    """A short title-cased name, e.g. "Navy Striped Cotton Shirt" (no final full stop)."""
+    modifiers = [
+        a
+        for a in ("pattern", "front_print", "length", "neckline", "sleeves", "back_detail")
+        if a in attrs and PHRASES[a][attrs[a]][0]
+    ]
+    chosen = (
+        [
+            modifiers[int(i)]
+            for i in sorted(
+                rng.choice(
+                    len(modifiers), size=min(len(modifiers), int(rng.integers(0, 3))), replace=False
+                )
+            )
+        ]
+        if modifiers
+        else []
+    )
+    tokens = phrase(colour_words(attrs["colour"], rng), "colour")
+    for attribute in chosen:
+        if not (attribute == "length" and kind == "pants" and attrs[attribute] == "cropped"):
+            tokens += phrase(_pick(PHRASES[attribute][attrs[attribute]][0], rng), attribute)
+    if rng.random() < 0.3:
+        tokens += phrase(material, None)
+    tokens += phrase(" ".join("*" + w for w in attrs["category"].split()), "category")
+    return compose([[(w.title(), a) for w, a in tokens]], capitalise=False, end="")
