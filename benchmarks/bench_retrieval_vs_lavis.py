@@ -66,11 +66,11 @@ class LavisView:
 
 
 def load(data_dir: str, vocab: str, checkpoint: str | None, rows: int):
-    import lavis_syncmask  # noqa: F401
     from lavis.common.registry import registry
     from lavis.processors.blip_processors import BlipImageEvalProcessor
     from omegaconf import OmegaConf
 
+    import lavis_syncmask  # noqa: F401
     from lavis_syncmask.data.fashiongen_datasets import FashionGenRetrievalDataset
     from lavis_syncmask.data.processors import SyncMaskTextProcessor
     from lavis_syncmask.models.syncmask_fashion import SyncMaskFashion
@@ -103,17 +103,14 @@ def run_method(method: str, args: argparse.Namespace) -> dict[str, Any]:
     start = time.perf_counter()
     with torch.no_grad():
         if method == "lavis":
+            from lavis.common.registry import registry
             from lavis.models.albef_models import compute_sim_matrix
             from lavis.tasks.retrieval import RetrievalTask
-
-            from lavis.common.registry import registry
 
             registry.register_path("output_dir", tempfile.mkdtemp())  # its evaluate.txt
             dataset.image = list(range(len(dataset)))  # LAVIS sizes its matrices by `.image`
             i2t, t2i = compute_sim_matrix(LavisView(model), loader, k_test=args.k)
-            metrics = RetrievalTask._report_metrics(
-                i2t, t2i, dataset.txt2img, dataset.img2txt
-            )
+            metrics = RetrievalTask._report_metrics(i2t, t2i, dataset.txt2img, dataset.img2txt)
         else:
             from omegaconf import OmegaConf
 
