@@ -87,6 +87,14 @@ def test_rows_of_a_product_are_consecutive_and_splits_disjoint(catalogue_dir: Pa
     assert not seen[0] & seen[1]
 
 
+def test_validation_subcategories_occur_in_training(catalogue_dir: Path):
+    names = []
+    for filename in SPLITS.values():
+        with h5py.File(catalogue_dir / filename, "r") as h5:
+            names.append({bytes(v) for v in h5["input_subcategory"][:, 0]})
+    assert names[1] <= names[0]
+
+
 def test_text_round_trips_through_latin1(catalogue_dir: Path):
     catalogue = build_catalogue(**ARGS)
     non_ascii = 0

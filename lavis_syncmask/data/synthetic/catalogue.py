@@ -113,7 +113,7 @@ def make_product(
         season=SEASONS[int(rng.integers(len(SEASONS)))],
         msrp=float(np.float32(round(median * math.exp(rng.normal(0.0, 0.45))))),
         description=describe(sub.kind, attrs, material, rng),
-        name=product_name(sub.kind, attrs, material, rng),
+        name=product_name(attrs, material, rng),
     )
 
 

@@ -164,11 +164,14 @@ OPENINGS: tuple[str, ...] = (
     "{sleeve_adj} {material} {noun} in {colour}",
     "{fit} {pattern_adj} {noun} in {colour} {material}",
     "{colour} {material} {noun} {with_sleeves}",
-    "A {quality} {length_adj} {colour} {noun} in {material}",
+    "{article} {quality} {length_adj} {colour} {noun} in {material}",
     "{pattern_adj} {colour} {noun}, cut from {material}",
     "{neck_adj} {fit} {noun} in {colour}",
     "{quality} {colour} {pattern_adj} {print_adj} {noun} in {material}",
 )
+#: Attributes a name may mention before the garment noun, in that order.
+NAME_MODIFIERS = ("pattern", "front_print", "length", "neckline", "sleeves", "back_detail")
+PLURAL_NOUNS = ("jeans", "trousers", "pants", "shorts")
 FITS = ("relaxed-fit", "slim-fit", "regular-fit", "tailored", "easy")
 QUALITIES = ("classic", "timeless", "versatile", "refined", "modern", "comfortable", "essential")
 FILLERS: tuple[str, ...] = (
@@ -243,6 +246,7 @@ def _opening_slots(
         "material": phrase(material, None),
         "fit": phrase(_pick(FITS, rng), None),
         "quality": phrase(_pick(QUALITIES, rng), None),
+        "article": [("{article}", None)],  # resolved once the next word is known
         "sleeve_adj": adj("sleeves"),
         "with_sleeves": with_sleeves,
         "pattern_adj": adj("pattern"),
@@ -276,6 +280,10 @@ def describe(
     navy. Spread collar. Button closure at front. Tonal stitching."."""
     slots = _opening_slots(kind, attrs, material, rng)
     opening, used = _fill(OPENINGS[int(rng.integers(len(OPENINGS)))], slots)
+    if opening[0][0] == "{article}":  # "a" / "an" by the next word, none for "trousers"
+        plural = attrs["category"].split()[-1] in PLURAL_NOUNS
+        article = "" if plural else ("an" if opening[1][0][:1] in "aeiou" else "a")
+        opening = ([(article, None)] if article else []) + opening[1:]
     said = {SLOT_ATTRIBUTE[s] for s in used if s in SLOT_ATTRIBUTE}
     details = [
         a for a in attrs if a not in ("category", "colour") and a not in said and rng.random() < 0.9
@@ -303,31 +311,14 @@ def describe(
     return compose(sentences)
 
 
-def product_name(
-    kind: Kind, attrs: Mapping[str, str], material: str, rng: np.random.Generator
-) -> TaggedText:
+def product_name(attrs: Mapping[str, str], material: str, rng: np.random.Generator) -> TaggedText:
     """A short title-cased name, e.g. "Navy Striped Cotton Shirt" (no final full stop)."""
-    modifiers = [
-        a
-        for a in ("pattern", "front_print", "length", "neckline", "sleeves", "back_detail")
-        if a in attrs and PHRASES[a][attrs[a]][0]
-    ]
-    chosen = (
-        [
-            modifiers[int(i)]
-            for i in sorted(
-                rng.choice(
-                    len(modifiers), size=min(len(modifiers), int(rng.integers(0, 3))), replace=False
-                )
-            )
-        ]
-        if modifiers
-        else []
-    )
+    modifiers = [a for a in NAME_MODIFIERS if a in attrs and PHRASES[a][attrs[a]][0]]
+    count = min(len(modifiers), int(rng.integers(0, 3)))
+    picked = sorted(rng.choice(len(modifiers), size=count, replace=False).tolist()) if count else []
     tokens = phrase(colour_words(attrs["colour"], rng), "colour")
-    for attribute in chosen:
-        if not (attribute == "length" and kind == "pants" and attrs[attribute] == "cropped"):
-            tokens += phrase(_pick(PHRASES[attribute][attrs[attribute]][0], rng), attribute)
+    for attribute in (modifiers[i] for i in picked):
+        tokens += phrase(_pick(PHRASES[attribute][attrs[attribute]][0], rng), attribute)
     if rng.random() < 0.3:
         tokens += phrase(material, None)
     tokens += phrase(" ".join("*" + w for w in attrs["category"].split()), "category")
