@@ -52,6 +52,9 @@ class EvaluationTask(BaseTask):
     def run_protocol(self, model: Any, dataset: Any) -> dict[str, Any]:
         raise NotImplementedError
 
+    def train_step(self, model: Any, samples: dict[str, Any]) -> torch.Tensor:
+        return model(samples).loss  # fine-tuning: the model's own loss
+
     def valid_step(self, model: Any, samples: dict[str, Any]) -> list:
         return []
 

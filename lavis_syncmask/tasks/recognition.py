@@ -41,9 +41,6 @@ class SyncMaskRecognitionTask(EvaluationTask):
             cfg.model_cfg.num_classes = self.num_classes  # from the dataset's saved label map
         return super().build_model(cfg)
 
-    def train_step(self, model: Any, samples: dict[str, Any]) -> torch.Tensor:
-        return model(samples).loss
-
     @torch.no_grad()
     def run_protocol(self, model: Any, dataset: Any) -> dict[str, Any]:
         model = unwrap(model)

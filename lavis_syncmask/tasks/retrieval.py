@@ -94,9 +94,6 @@ class SyncMaskRetrievalTask(EvaluationTask):
             raise ValueError(f"run.protocol must be one of {PROTOCOLS}, got {protocol!r}")
         return cls(cfg, protocol=protocol)
 
-    def train_step(self, model: Any, samples: dict[str, Any]) -> torch.Tensor:
-        return model(samples).loss
-
     def run_protocol(self, model: Any, dataset: Any) -> dict[str, Any]:
         model = unwrap(model)
         run = self.cfg.run_cfg

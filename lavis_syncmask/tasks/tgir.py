@@ -29,9 +29,6 @@ class SyncMaskTGIRTask(EvaluationTask):
             )
         return cls(cfg, protocol="fashioniq_val", gallery=gallery)
 
-    def train_step(self, model: Any, samples: dict[str, Any]) -> torch.Tensor:
-        return model(samples).loss
-
     @torch.no_grad()
     def run_protocol(self, model: Any, dataset: Any) -> dict[str, Any]:
         model = unwrap(model)
