@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default="data/synthetic")
     parser.add_argument("--output-dir", default="output/demo")
-    parser.add_argument("--products", type=int, default=600)
+    parser.add_argument("--products", type=int, default=500)
     parser.add_argument("--val-products", type=int, default=150)
     parser.add_argument("--epochs", type=int, default=None, help="override run.max_epoch")
     parser.add_argument("--seed", type=int, default=0)
