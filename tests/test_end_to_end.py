@@ -112,3 +112,37 @@ def test_fashioniq(catalogue: Path, pretrained: Path, tmp_path: Path, gallery: s
     assert all(
         line.endswith(f"gallery={gallery}") for line in result["metrics"]["table"].splitlines()
     )
+
+
+def test_compute_sim_matrix_follows_lavis_contract(
+    catalogue: Path, pretrained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from lavis.common.registry import registry
+    from lavis.processors.blip_processors import BlipImageEvalProcessor
+    from lavis.tasks.retrieval import RetrievalTask
+    from omegaconf import OmegaConf
+    from torch.utils.data import DataLoader
+
+    from lavis_syncmask.data.fashiongen_datasets import FashionGenRetrievalDataset
+    from lavis_syncmask.data.processors import SyncMaskTextProcessor
+    from lavis_syncmask.models.syncmask_fashion import SyncMaskFashion
+
+    cfg = OmegaConf.load(SyncMaskFashion.default_config_path("tiny")).model
+    cfg.update(tokenizer=str(catalogue / "vocab"), load_finetuned=True, finetuned=str(pretrained))
+    cfg.queue_size = 64
+    model = SyncMaskFashion.from_config(cfg).eval()
+    dataset = FashionGenRetrievalDataset(
+        catalogue / "fashiongen_256_256_validation.h5",
+        BlipImageEvalProcessor(image_size=128),
+        SyncMaskTextProcessor(),
+    )
+    loader = DataLoader(dataset, batch_size=64, collate_fn=dataset.collater)
+    i2t, t2i = model.compute_sim_matrix(loader, SimpleNamespace(k_test=10))
+    assert i2t.shape == (len(dataset), len(dataset.text)) and t2i.shape == i2t.shape[::-1]
+    assert ((i2t > -100).sum(1) == 10).all() and ((t2i > -100).sum(1) == 10).all()
+    # LAVIS's own metric code reads these matrices (it appends to <output_dir>/evaluate.txt).
+    monkeypatch.setitem(registry.mapping["paths"], "output_dir", str(tmp_path))
+    metrics = RetrievalTask._report_metrics(i2t, t2i, dataset.txt2img, dataset.img2txt)
+    assert 0.0 <= metrics["r_mean"] <= 100.0

@@ -6,7 +6,6 @@ contract on top of the streaming O(N x k) search.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -17,22 +16,6 @@ from lavis_syncmask.evaluation import streaming_topk
 from lavis_syncmask.models.backbones import encode_image
 
 PairScorer = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def _main_process() -> bool:
-    dist = torch.distributed
-    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
-
-
-@dataclass
-class EncodedSet:
-    """Everything the ITC search and the ITM re-ranking need, computed once."""
-
-    image_feat: torch.Tensor  # (N, D) normalised ITC features of the image rows
-    image_embeds: torch.Tensor  # (N, 1 + P, Dv) ViT tokens, kept on the CPU in half precision
-    text_feat: torch.Tensor  # (M, D)
-    text_ids: torch.Tensor  # (M, T) token ids; unimodal text is re-encoded for each ITM batch
-    text_att: torch.Tensor  # (M, T)
 
 
 @torch.no_grad()
@@ -57,34 +40,73 @@ def text_features(
     return torch.cat(feats), torch.cat(ids), torch.cat(atts)
 
 
-@torch.no_grad()
-def encode_set(model: Any, image_loader: Any, texts: Sequence[str]) -> EncodedSet:
-    """Encode every image row of `image_loader` (batches with an `image` key, in dataset
-    order) and every text."""
-    feats, embeds = [], []
-    for samples in tqdm(image_loader, desc="encode images", disable=not _main_process()):
-        tokens = encode_image(model.visual_encoder, samples["image"].to(model.device))
-        feats.append(F.normalize(model.vision_proj(tokens[:, 0]), dim=-1))
-        embeds.append(tokens.half().cpu())
-    text_feat, text_ids, text_att = text_features(model, texts)
-    return EncodedSet(torch.cat(feats), torch.cat(embeds), text_feat, text_ids, text_att)
+class LazyCache:
+    """Per-index encodings computed on first use (in batches) and kept in half precision on
+    the CPU: the sample-100 protocol touches only the rows its candidate sets name, and every
+    protocol scores each text against many images."""
 
-
-def itm_pair_scorer(model: Any, encoded: EncodedSet, batch_size: int = 128) -> PairScorer:
-    """`score(rows (n,), texts (n,)) -> (n,)`: ITM probability that image row and text match."""
+    def __init__(self, encode: Callable[[list[int]], torch.Tensor], batch_size: int) -> None:
+        self.encode, self.batch_size = encode, batch_size
+        self.cache: dict[int, torch.Tensor] = {}
 
     @torch.no_grad()
-    def score(rows: torch.Tensor, texts: torch.Tensor) -> torch.Tensor:
+    def get(self, indices: torch.Tensor) -> torch.Tensor:
+        wanted = indices.tolist()
+        missing = sorted(set(wanted) - self.cache.keys())
+        for start in range(0, len(missing), self.batch_size):
+            chunk = missing[start : start + self.batch_size]
+            self.cache.update(zip(chunk, self.encode(chunk).half().cpu()))
+        return torch.stack([self.cache[i] for i in wanted])
+
+
+def row_encoder(model: Any, dataset: Any, batch_size: int) -> LazyCache:
+    """ViT tokens `(1 + P, Dv)` of image rows of `dataset`."""
+
+    def encode(rows: list[int]) -> torch.Tensor:
+        samples = dataset.collater([dataset[r] for r in rows])
+        return encode_image(model.visual_encoder, samples["image"].to(model.device))
+
+    return LazyCache(encode, batch_size)
+
+
+def text_encoder(model: Any, ids: torch.Tensor, att: torch.Tensor, batch_size: int) -> LazyCache:
+    """Unimodal text-encoder states `(T, Dt)` of the tokenised texts `ids` / `att` `(M, T)`."""
+
+    def encode(texts: list[int]) -> torch.Tensor:
+        return model.encode_text(ids[texts], att[texts]).last_hidden_state
+
+    return LazyCache(encode, batch_size)
+
+
+def make_itm_scorer(model: Any, rows: LazyCache, texts: LazyCache, text_att: torch.Tensor):
+    """`score(image rows (n,), text indices (n,)) -> (n,)` ITM match probabilities."""
+
+    @torch.no_grad()
+    def score(image_rows: torch.Tensor, text_index: torch.Tensor) -> torch.Tensor:
         out = []
-        for start in range(0, len(rows), batch_size):
-            r, t = rows[start : start + batch_size].cpu(), texts[start : start + batch_size].cpu()
-            image = encoded.image_embeds[r].to(model.device, dtype=torch.float32)
-            ids, att = encoded.text_ids[t], encoded.text_att[t]
-            text = model.encode_text(ids, att).last_hidden_state
-            out.append(F.softmax(model.itm_logits(text, att, image).float(), dim=-1)[:, 1])
-        return torch.cat(out).cpu() if out else torch.zeros(0)
+        for start in range(0, len(image_rows), rows.batch_size):
+            r = image_rows[start : start + rows.batch_size].cpu()
+            t = text_index[start : start + rows.batch_size].cpu()
+            image = rows.get(r).to(model.device, dtype=torch.float32)
+            text = texts.get(t).to(model.device, dtype=torch.float32)
+            logits = model.itm_logits(text, text_att[t], image).float()
+            out.append(F.softmax(logits, dim=-1)[:, 1].cpu())
+        return torch.cat(out) if out else torch.zeros(0)
 
     return score
+
+
+@torch.no_grad()
+def image_features(model: Any, loader: Any, rows: LazyCache) -> torch.Tensor:
+    """ITC features `(N, D)` of every row a loader yields (batches with `image` and `index`);
+    the ViT tokens go into the ITM row cache `rows`, so each image is encoded once."""
+    main = not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0
+    feats = []
+    for samples in tqdm(loader, desc="encode images", disable=not main):
+        tokens = encode_image(model.visual_encoder, samples["image"].to(model.device))
+        feats.append(F.normalize(model.vision_proj(tokens[:, 0]), dim=-1))
+        rows.cache.update(zip(samples["index"].tolist(), tokens.half().cpu()))
+    return torch.cat(feats)
 
 
 def topk_with_itm(
@@ -106,15 +128,16 @@ def dense_score_matrices(model: Any, data_loader: Any, k_test: int) -> tuple[Any
     LAVIS's `RetrievalTask` expects it. The project's own retrieval task never builds it.
     """
     dataset = data_loader.dataset
-    encoded = encode_set(model, data_loader, dataset.text)
-    scorer = itm_pair_scorer(model, encoded)
-    k = min(k_test, len(dataset.text), encoded.image_feat.size(0))
-    i2t_sim, i2t_idx, i2t_score = topk_with_itm(encoded.image_feat, encoded.text_feat, k, scorer)
-    t2i_sim, t2i_idx, t2i_score = topk_with_itm(
-        encoded.text_feat, encoded.image_feat, k, lambda q, g: scorer(g, q)
-    )
-    i2t = torch.full((encoded.image_feat.size(0), len(dataset.text)), -100.0)
-    t2i = torch.full((len(dataset.text), encoded.image_feat.size(0)), -100.0)
+    text_feat, text_ids, text_att = text_features(model, dataset.text)
+    rows = row_encoder(model, dataset, data_loader.batch_size or 64)
+    image_feat = image_features(model, data_loader, rows)
+    texts = text_encoder(model, text_ids, text_att, data_loader.batch_size or 64)
+    scorer = make_itm_scorer(model, rows, texts, text_att)
+    k = min(k_test, len(dataset.text), image_feat.size(0))
+    i2t_sim, i2t_idx, i2t_score = topk_with_itm(image_feat, text_feat, k, scorer)
+    t2i_sim, t2i_idx, t2i_score = topk_with_itm(text_feat, image_feat, k, lambda q, g: scorer(g, q))
+    i2t = torch.full((image_feat.size(0), len(dataset.text)), -100.0)
+    t2i = torch.full((len(dataset.text), image_feat.size(0)), -100.0)
     i2t.scatter_(1, i2t_idx.cpu(), (i2t_score + i2t_sim).cpu().float())
     t2i.scatter_(1, t2i_idx.cpu(), (t2i_score + t2i_sim).cpu().float())
     return i2t.numpy(), t2i.numpy()
