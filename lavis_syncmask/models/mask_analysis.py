@@ -8,8 +8,38 @@ from typing import Any
 
 import torch
 
-from lavis_syncmask.masking import MaskingConfig, synchronized_masks, word_units
+from lavis_syncmask.masking import (
+    MaskingConfig,
+    mask_statistics,
+    synchronized_masks,
+    word_units,
+)
 from lavis_syncmask.models.backbones import encode_image
+from lavis_syncmask.models.grounding import described_patch_grid, visible_tokens
+
+
+def mask_stats(
+    model: Any, samples: dict[str, Any], tok: Any, masks: Any, units: Any, attention: Any
+) -> dict[str, float]:
+    """Logging statistics of one batch's masks; the visibility fields of the synthetic
+    catalogue, when the batch carries them, add word / patch sync precision."""
+    token_visible = described = None
+    if "visible_spans" in samples:
+        token_visible = visible_tokens(tok.offset_mapping, samples["visible_spans"])
+    if "described_patches" in samples:
+        described = described_patch_grid(samples["described_patches"], model.grid)
+        described = described.to(model.device).flatten(1)
+    content = (
+        word_units(tok.input_ids, tok.attention_mask, model.token_tables(), True).word_ids >= 0
+    )
+    return mask_statistics(
+        masks,
+        units,
+        attention,
+        token_visible=token_visible,
+        described_patches=described,
+        content_token=content,
+    )
 
 
 @torch.no_grad()
@@ -35,5 +65,5 @@ def compare_masking(
         masks = synchronized_masks(
             attention, units, model.grid**2, config, step=config.sync_warmup_steps
         )
-        results[name] = model.mask_stats(samples, tok, masks, units, attention)
+        results[name] = mask_stats(model, samples, tok, masks, units, attention)
     return results

@@ -29,7 +29,6 @@ from lavis_syncmask.masking import (
     MaskingConfig,
     TokenTables,
     apply_mlm_replacement,
-    mask_statistics,
     reduce_cross_attention,
     synchronized_masks,
     word_units,
@@ -43,8 +42,8 @@ from lavis_syncmask.models.backbones import (
     load_init_weights,
 )
 from lavis_syncmask.models.config import SyncMaskModelConfig
-from lavis_syncmask.models.grounding import described_patch_grid, visible_tokens
 from lavis_syncmask.models.losses import itc_loss, mim_loss, sample_hard_negatives
+from lavis_syncmask.models.mask_analysis import mask_stats
 from lavis_syncmask.models.mim_decoder import MIMDecoder
 from lavis_syncmask.models.momentum import FeatureQueue, ema_update, frozen_copy
 from lavis_syncmask.paths import config_path
@@ -257,7 +256,7 @@ class SyncMaskFashion(BaseModel):
             + obj.mlm_weight * loss_mlm
             + obj.mim_weight * loss_mim
         )
-        stats = self.mask_stats(samples, tok, masks, units, teacher.attention)
+        stats = mask_stats(self, samples, tok, masks, units, teacher.attention)
         return SyncMaskOutput(loss, loss_itc, loss_itm, loss_mlm, loss_mim, stats)
 
     def token_tables(self) -> TokenTables:
@@ -362,25 +361,6 @@ class SyncMaskFashion(BaseModel):
         )
         pred = self.mim_decoder(tokens, patch_mask, text_embeds, att)
         return mim_loss(pred, image, patch_mask, self.patch_size, obj.mim_norm_pix)
-
-    def mask_stats(self, samples, tok, masks, units, attention) -> dict[str, float]:
-        token_visible = described = None
-        if "visible_spans" in samples:
-            token_visible = visible_tokens(tok.offset_mapping, samples["visible_spans"])
-        if "described_patches" in samples:
-            described = described_patch_grid(samples["described_patches"], self.grid)
-            described = described.to(self.device).flatten(1)
-        content = (
-            word_units(tok.input_ids, tok.attention_mask, self.token_tables(), True).word_ids >= 0
-        )
-        return mask_statistics(
-            masks,
-            units,
-            attention,
-            token_visible=token_visible,
-            described_patches=described,
-            content_token=content,
-        )
 
     # ----------------------------------------------------------------- inference
     @torch.no_grad()
