@@ -1,5 +1,4 @@
-"""`runner_syncmask`: LAVIS's epoch runner, fixed for CPU, single-GPU and torchrun runs, with
-exact resume and the semi-hard batch sampler hook.
+"""`runner_syncmask`: LAVIS's runner fixed for CPU, one GPU and torchrun, with exact resume.
 
 What it changes in `RunnerBase` (lavis-notes.md, "Runner pitfalls"), each for a reason:
 - `model` is never None; DDP gets `device_ids` only on CUDA (gloo on CPU); no CUDA stream
@@ -11,12 +10,10 @@ What it changes in `RunnerBase` (lavis-notes.md, "Runner pitfalls"), each for a 
   (seed, rank, epoch): `run.resume_ckpt_path` continues exactly like an uninterrupted run;
 - a relative `run.output_dir` is taken from the working directory, the resolved config is
   written there, and a second runner in one process does not hit the registry's KeyError;
-- `run.batch_sampler` (semi_hard | grouped | random | null) and `run.sampler` build the train
-  loader from `lavis_syncmask.sampler.SemiHardBatchSampler` (method.md, batch construction).
+- `run.batch_sampler` (semi_hard | grouped | random | null) + `run.sampler` -> SemiHardBatchSampler.
 
-Run keys beyond LAVIS's: `max_grad_norm`, `batch_sampler`, `sampler`, `dist_backend`,
-`find_unused_parameters` (DDP), `seed` (also the per-epoch data order). Optional task hooks:
-`before_train_epoch(epoch)`, `after_train_epoch(epoch) -> dict` (else `epoch_means()`).
+New run keys: `max_grad_norm`, `batch_sampler`, `sampler`, `dist_backend`,
+`find_unused_parameters`. Task hooks: `before_train_epoch`, `after_train_epoch` / `epoch_means`.
 """
 
 from __future__ import annotations
