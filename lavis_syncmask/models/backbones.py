@@ -132,7 +132,7 @@ def _load_state(path: str) -> dict[str, torch.Tensor]:
     return state.get("model", state) if isinstance(state, dict) else state
 
 
-def load_init_weights(model: nn.Module, init: InitConfig, cfg: BackboneConfig) -> list[str]:
+def load_init_weights(model: nn.Module, init: InitConfig) -> list[str]:
     """Initialise from local files only: an ALBEF checkpoint, or DeiT + BERT. Returns the
     names of parameters left at their random initialisation (MIM decoder, heads, ...)."""
     if init.pretrained:

@@ -5,8 +5,8 @@
 - `syncmask_fashion_tgir`: FashionIQ text-guided image retrieval, reference image + modification
   text -> fusion encoder -> projection, target image -> image projection, in-batch contrastive.
 
-Both reuse the pretraining model's encoders and weights; its momentum teacher and MIM decoder
-stay idle (their weights are kept so a pretrain checkpoint loads strictly).
+Both reuse the pretraining model's encoders and weights (`init_from` loads the matching keys of
+a pretrain checkpoint); the momentum teacher stays idle and the MIM decoder is left out.
 """
 
 from __future__ import annotations

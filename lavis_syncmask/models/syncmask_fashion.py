@@ -132,7 +132,7 @@ class SyncMaskFashion(BaseModel):
                 "checkpoint) or `vit_init` + `bert_init` to local files for paper-scale runs",
                 cfg.get("model_type", "?"),
             )
-        load_init_weights(model, init, config.backbone)
+        load_init_weights(model, init)
         model.copy_to_teacher()
         checkpoint = cfg.get("finetuned") if cfg.get("load_finetuned", False) else None
         if checkpoint:

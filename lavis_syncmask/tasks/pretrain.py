@@ -51,13 +51,11 @@ class SyncMaskPretrainTask(BaseTask):
     def __init__(self) -> None:
         super().__init__()
         self.meters = RunningMeans()
-        self.history: list[dict[str, float]] = []  # per-step losses, for the demo's loss curve
 
     def train_step(self, model: Any, samples: dict[str, Any]) -> torch.Tensor:
         output = model(samples)
         values = {k: float(getattr(output, k).detach()) for k in LOSS_TERMS}
         values["loss"] = float(output.loss.detach())
-        self.history.append(values)
         self.meters.update({**values, **output.mask_stats})
         return output.loss
 
