@@ -20,7 +20,7 @@ $(STAMP): setup.py constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m lavis_syncmask.demo --data-dir $(DATA_DIR) --output-dir $(OUTPUT_DIR)/demo
+	$(PY) -m lavis_syncmask.cli.demo --data-dir $(DATA_DIR) --output-dir $(OUTPUT_DIR)/demo
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check lavis_syncmask tests benchmarks setup.py

@@ -28,10 +28,10 @@ setup(
     extras_require={"dev": ["pytest", "ruff"]},
     entry_points={
         "console_scripts": [
-            "syncmask-train=lavis_syncmask.train:main",
-            "syncmask-evaluate=lavis_syncmask.evaluate:main",
-            "syncmask-synthetic=lavis_syncmask.data.synthetic.__main__:main",
-            "syncmask-vocab=lavis_syncmask.tokenizer:main",
+            "syncmask-train=lavis_syncmask.cli.train:main",
+            "syncmask-evaluate=lavis_syncmask.cli.evaluate:main",
+            "syncmask-synthetic=lavis_syncmask.synthetic.__main__:main",
+            "syncmask-vocab=lavis_syncmask.data.tokenizer:main",
         ]
     },
 )

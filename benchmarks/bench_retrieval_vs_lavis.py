@@ -149,7 +149,7 @@ def main() -> None:
         return
     data = Path(args.data_dir)
     if not (data / "fashiongen_256_256_validation.h5").exists():
-        from lavis_syncmask.data.synthetic import generate_catalogue
+        from lavis_syncmask.synthetic import generate_catalogue
 
         # About 3.5 views per product; a few training products keep the generator happy.
         generate_catalogue(data, 200, max(1, args.rows * 2 // 7), seed=0, progress=True)

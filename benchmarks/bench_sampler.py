@@ -1,7 +1,7 @@
 """Benchmark of the semi-hard batch sampler (method.md section 4).
 
 Part 1 (quality): on the train h5 of a synthetic catalogue (`--data-dir`, written by
-`python -m lavis_syncmask.data.synthetic --out DIR`), or on generated texts when no catalogue is
+`python -m lavis_syncmask.synthetic --out DIR`), or on generated texts when no catalogue is
 given, build the sampler in `random`, `grouped` and `semi_hard` mode and print the mean
 similarity of in-batch negatives and the false negatives per batch. Targets: semi_hard has no
 false negatives and at least 2x the mean negative similarity of random.
@@ -37,7 +37,7 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fashion_texts import fashion_catalogue  # noqa: E402
 
-from lavis_syncmask.sampler import SemiHardBatchSampler  # noqa: E402
+from lavis_syncmask.sampling.batch_sampler import SemiHardBatchSampler  # noqa: E402
 
 MODES = ("random", "grouped", "semi_hard")
 

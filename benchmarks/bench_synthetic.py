@@ -52,7 +52,7 @@ def pin_one_core() -> str:
 
 
 def bench_renderer(args: argparse.Namespace) -> float:
-    from lavis_syncmask.data.synthetic import build_catalogue, render_view
+    from lavis_syncmask.synthetic import build_catalogue, render_view
 
     catalogue = build_catalogue(args.products, args.val_products, args.seed)
     rows = catalogue.rows("train") + catalogue.rows("validation")
@@ -71,8 +71,8 @@ def bench_renderer(args: argparse.Namespace) -> float:
 
 
 def bench_generator(args: argparse.Namespace) -> float:
-    from lavis_syncmask.data.synthetic import generate_catalogue, summarize_catalogue
-    from lavis_syncmask.data.synthetic.fashioniq_writer import image_count
+    from lavis_syncmask.synthetic import generate_catalogue, summarize_catalogue
+    from lavis_syncmask.synthetic.fashioniq_writer import image_count
 
     best, images = float("inf"), 0
     for _ in range(args.repeats):

@@ -16,10 +16,11 @@ import lavis.common.optims  # noqa: F401
 import lavis.runners  # noqa: F401
 import lavis.tasks  # noqa: F401
 
-# The plugin's registrations, one explicit list.
-from lavis_syncmask import runner  # noqa: E402
 from lavis_syncmask.data import builders, processors  # noqa: E402
 from lavis_syncmask.models import heads, syncmask_fashion  # noqa: E402
+
+# The plugin's registrations, one explicit list.
+from lavis_syncmask.runner import runner  # noqa: E402
 from lavis_syncmask.tasks import pretrain, recognition, retrieval, tgir  # noqa: E402
 
 __all__ = [

@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from omegaconf import OmegaConf
 
-from lavis_syncmask.paths import config_path
-from lavis_syncmask.tokenizer import train_wordpiece
+from lavis_syncmask.common.paths import config_path
+from lavis_syncmask.data.tokenizer import train_wordpiece
 
 COLOURS = ["red", "navy", "black", "white", "green", "beige", "pink", "grey"]
 GARMENTS = ["shirt", "dress", "jacket", "skirt", "sweater", "trousers"]

@@ -17,13 +17,13 @@ from test_data_fashiongen import PRODUCTS, write_fashiongen_h5
 from test_data_fashioniq import write_fashioniq
 
 import lavis_syncmask.data.builders  # noqa: F401  (registers the builders)
+from lavis_syncmask.common.paths import DATA_ROOT_ENV, config_path
 from lavis_syncmask.data.fashiongen_datasets import (
     FashionGenPretrainDataset,
     FashionGenRetrievalDataset,
 )
 from lavis_syncmask.data.fashiongen_recognition import FashionGenRecognitionDataset
 from lavis_syncmask.data.fashioniq import FashionIQEvalSet, FashionIQTripletDataset
-from lavis_syncmask.paths import DATA_ROOT_ENV, config_path
 
 DEFAULT_YAMLS = {
     "fashiongen_pretrain": ("fashiongen", "pretrain.yaml"),
@@ -148,14 +148,14 @@ def test_partial_config_is_merged_over_defaults(data_root: Path) -> None:
 
 def test_synthetic_generator_round_trip(tmp_path: Path) -> None:
     pytest.importorskip(
-        "lavis_syncmask.data.synthetic", reason="the synthetic generator is not written yet"
+        "lavis_syncmask.synthetic", reason="the synthetic generator is not written yet"
     )
     out = tmp_path / "synthetic"
     subprocess.run(
         [
             sys.executable,
             "-m",
-            "lavis_syncmask.data.synthetic",
+            "lavis_syncmask.synthetic",
             "--out",
             str(out),
             "--products",

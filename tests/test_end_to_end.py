@@ -27,7 +27,7 @@ TINY_RUN = [
 
 @pytest.fixture(scope="module")
 def catalogue(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from lavis_syncmask.data.synthetic import generate_catalogue
+    from lavis_syncmask.synthetic import generate_catalogue
 
     out = tmp_path_factory.mktemp("catalogue")
     generate_catalogue(out, 12, 105, seed=3, fashioniq_triplets=12, progress=False)

@@ -109,7 +109,7 @@ def test_torchrun_two_gloo_processes_train_in_sync(tmp_path: Path) -> None:
 
 
 def _toy_config(*options: str) -> object:
-    from lavis_syncmask.launcher import import_modules, load_config
+    from lavis_syncmask.cli.launcher import import_modules, load_config
 
     import_modules(["toy_plugin"])
     args = argparse.Namespace(cfg_path=str(toy_plugin.RUN_CONFIG), options=list(options))
@@ -119,7 +119,7 @@ def _toy_config(*options: str) -> object:
 def test_evaluate_config_moves_model_checkpoint_and_falls_back_to_valid_splits(
     tmp_path: Path,
 ) -> None:
-    from lavis_syncmask.evaluate import _configure
+    from lavis_syncmask.cli.evaluate import _configure
 
     weights = tmp_path / "w.pth"
     torch.save({"model": {}}, weights)
@@ -134,7 +134,7 @@ def test_evaluate_config_moves_model_checkpoint_and_falls_back_to_valid_splits(
 
 
 def test_launcher_input_errors_are_clear(tmp_path: Path) -> None:
-    from lavis_syncmask.launcher import import_modules, load_config, resolve_job_id
+    from lavis_syncmask.cli.launcher import import_modules, load_config, resolve_job_id
 
     with pytest.raises(ModuleNotFoundError, match="no_such_plugin_module"):
         import_modules(["no_such_plugin_module"])

@@ -13,12 +13,12 @@ import torch
 import toy_plugin  # registers the syncmask_toy_* classes
 from torch import nn
 
-from lavis_syncmask import distributed
-from lavis_syncmask.checkpoint import CHECKPOINT_KEYS, load_checkpoint
-from lavis_syncmask.launcher import Session, make_runner, prepare
-from lavis_syncmask.runner import RunnerSyncMask
-from lavis_syncmask.runner_loaders import sampler_settings
-from lavis_syncmask.runner_loop import LoopSettings, train_one_epoch
+from lavis_syncmask.cli.launcher import Session, make_runner, prepare
+from lavis_syncmask.common import distributed
+from lavis_syncmask.common.checkpoint import CHECKPOINT_KEYS, load_checkpoint
+from lavis_syncmask.runner.loaders import sampler_settings
+from lavis_syncmask.runner.loop import LoopSettings, train_one_epoch
+from lavis_syncmask.runner.runner import RunnerSyncMask
 
 
 def session(out: Path | str, job_id: str, *options: str) -> Session:
@@ -157,7 +157,7 @@ def test_batch_sampler_hook_sets_epochs_refreshes_and_logs(tmp_path: Path) -> No
 
 
 def test_real_semi_hard_sampler_builds_the_train_batches(tmp_path: Path) -> None:
-    sampler_module = pytest.importorskip("lavis_syncmask.sampler")
+    sampler_module = pytest.importorskip("lavis_syncmask.sampling.batch_sampler")
     options = ("run.batch_sampler=semi_hard", "run.sampler.group_size=2", "run.max_epoch=1")
     runner = runner_for(tmp_path, "r", *options)
     runner.train()

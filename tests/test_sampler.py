@@ -1,4 +1,4 @@
-"""Invariants of the semi-hard batch sampler (lavis_syncmask.sampler, method.md section 4)."""
+"""Invariants of the semi-hard batch sampler (lavis_syncmask.sampling.batch_sampler, method.md section 4)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 from sklearn.feature_extraction.text import TfidfVectorizer
 from torch.utils.data import DataLoader, TensorDataset
 
-from lavis_syncmask.sampler import SemiHardBatchSampler
+from lavis_syncmask.sampling.batch_sampler import SemiHardBatchSampler
 
 Corpus = tuple[list[str], np.ndarray, np.ndarray, np.ndarray]
 

@@ -11,8 +11,8 @@ import scipy.sparse as sp
 import torch
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from lavis_syncmask.false_negatives import false_negative_mask
-from lavis_syncmask.sampler import SemiHardBatchSampler
+from lavis_syncmask.sampling.batch_sampler import SemiHardBatchSampler
+from lavis_syncmask.sampling.false_negatives import false_negative_mask
 from lavis_syncmask.sampling.similarity import build_neighbours, pair_similarity
 
 

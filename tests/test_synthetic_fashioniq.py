@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lavis_syncmask.data.synthetic.fashioniq_writer import (
+from lavis_syncmask.synthetic.fashioniq_writer import (
     ATTRIBUTES_FILE,
     FASHIONIQ_CATEGORIES,
     FASHIONIQ_SPLITS,

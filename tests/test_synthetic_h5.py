@@ -10,17 +10,17 @@ import h5py
 import numpy as np
 import pytest
 
-from lavis_syncmask.data.synthetic import (
+from lavis_syncmask.synthetic import (
     build_catalogue,
     format_summary,
     generate_catalogue,
     render_image,
     summarize_catalogue,
 )
-from lavis_syncmask.data.synthetic.__main__ import main
-from lavis_syncmask.data.synthetic.render import GRID, PATCH
-from lavis_syncmask.data.synthetic.taxonomy import ATTRIBUTES
-from lavis_syncmask.data.synthetic.text import TRAILING_PUNCTUATION
+from lavis_syncmask.synthetic.__main__ import main
+from lavis_syncmask.synthetic.render import GRID, PATCH
+from lavis_syncmask.synthetic.taxonomy import ATTRIBUTES
+from lavis_syncmask.synthetic.text import TRAILING_PUNCTUATION
 
 SPLITS = {"train": "fashiongen_256_256_train.h5", "validation": "fashiongen_256_256_validation.h5"}
 STRING_KEYS = (

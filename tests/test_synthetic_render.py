@@ -6,16 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lavis_syncmask.data.synthetic.catalogue import (
+from lavis_syncmask.synthetic.catalogue import (
     sample_product,
     sample_products,
     sample_view,
     sample_views,
 )
-from lavis_syncmask.data.synthetic.render import GRID, PATCH, render_image, render_view
-from lavis_syncmask.data.synthetic.subcategories import SUBCATEGORIES
-from lavis_syncmask.data.synthetic.taxonomy import ATTRIBUTES, POSES
-from lavis_syncmask.data.synthetic.text import TRAILING_PUNCTUATION
+from lavis_syncmask.synthetic.render import GRID, PATCH, render_image, render_view
+from lavis_syncmask.synthetic.subcategories import SUBCATEGORIES
+from lavis_syncmask.synthetic.taxonomy import ATTRIBUTES, POSES
+from lavis_syncmask.synthetic.text import TRAILING_PUNCTUATION
 
 
 def changed_patches(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ from lavis.tasks.base_task import BaseTask
 from torch import nn
 from torch.utils.data import Dataset
 
-from lavis_syncmask.distributed import concat_all_gather, get_rank, get_world_size
+from lavis_syncmask.common.distributed import concat_all_gather, get_rank, get_world_size
 
 CONFIG_DIR = Path(__file__).resolve().parent / "toy_configs"
 RUN_CONFIG = CONFIG_DIR / "toy_run.yaml"

@@ -29,7 +29,7 @@ from lavis_syncmask.data.fashiongen_recognition import (
 )
 from lavis_syncmask.data.fashioniq import CATEGORIES, FashionIQ, FashionIQEvalSet
 from lavis_syncmask.data.fashioniq import FashionIQTripletDataset as _Triplets
-from lavis_syncmask.paths import DATA_ROOT_ENV, config_path, resolve_data_path
+from lavis_syncmask.common.paths import DATA_ROOT_ENV, config_path, resolve_data_path
 
 SPLITS = ("train", "val")
 _COMMON_KEYS = frozenset(
@@ -46,7 +46,7 @@ def _require_all(paths: dict[str, Path]) -> None:
     raise FileNotFoundError(
         f"missing data: {lines}. Nothing is downloaded: put the files there, or set "
         f"`data_root` / ${DATA_ROOT_ENV} / the keys above. For the synthetic catalogue run "
-        "`python -m lavis_syncmask.data.synthetic --out DIR`."
+        "`python -m lavis_syncmask.synthetic --out DIR`."
     )
 
 

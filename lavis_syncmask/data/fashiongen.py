@@ -17,7 +17,7 @@ from typing import Any, Literal, get_args
 import h5py
 import numpy as np
 
-from lavis_syncmask.paths import require_file
+from lavis_syncmask.common.paths import require_file
 
 TextFields = Literal["description", "name", "name+description"]
 TEXT_FIELDS: tuple[str, ...] = get_args(TextFields)

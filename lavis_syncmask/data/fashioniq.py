@@ -23,7 +23,7 @@ from torch.utils.data.dataloader import default_collate
 
 from lavis_syncmask.data.processors import process_text
 from lavis_syncmask.evaluation.tgir import build_gallery
-from lavis_syncmask.paths import require_file
+from lavis_syncmask.common.paths import require_file
 
 PathLike = str | os.PathLike[str]
 Category = Literal["dress", "shirt", "toptee"]

@@ -25,7 +25,7 @@ from typing import IO, Any
 import numpy as np
 
 from lavis_syncmask.data.fashiongen import TextFields, field_keys, field_offsets
-from lavis_syncmask.paths import require_file, resolve_data_path
+from lavis_syncmask.common.paths import require_file, resolve_data_path
 
 SIDECAR_SUFFIX = "_visibility.jsonl"
 GRID = 16

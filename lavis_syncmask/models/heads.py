@@ -21,11 +21,11 @@ from omegaconf import OmegaConf
 from torch import nn
 from transformers.modeling_outputs import ModelOutput
 
+from lavis_syncmask.common.paths import config_path
+from lavis_syncmask.data.tokenizer import resolve_tokenizer
 from lavis_syncmask.models.backbones import encode_image
 from lavis_syncmask.models.config import SyncMaskModelConfig
 from lavis_syncmask.models.syncmask_fashion import SyncMaskFashion
-from lavis_syncmask.paths import config_path
-from lavis_syncmask.tokenizer import resolve_tokenizer
 
 HEAD_KEYS = frozenset({"num_classes", "init_from"})
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from lavis_syncmask.distributed import concat_all_gather
+from lavis_syncmask.common.distributed import concat_all_gather
 
 # Product ids of queue slots not filled yet: matches no real id.
 EMPTY_ID = -(2**62)

@@ -24,7 +24,8 @@ from lavis.models.base_model import BaseModel
 from torch import nn
 from transformers.modeling_outputs import ModelOutput
 
-from lavis_syncmask.false_negatives import false_negative_mask
+from lavis_syncmask.common.paths import config_path
+from lavis_syncmask.data.tokenizer import resolve_tokenizer
 from lavis_syncmask.masking import (
     MaskingConfig,
     TokenTables,
@@ -33,7 +34,7 @@ from lavis_syncmask.masking import (
     synchronized_masks,
     word_units,
 )
-from lavis_syncmask.models import retrieval
+from lavis_syncmask.models import inference
 from lavis_syncmask.models.backbones import (
     build_text_encoder,
     build_vision_encoder,
@@ -42,12 +43,11 @@ from lavis_syncmask.models.backbones import (
     load_init_weights,
 )
 from lavis_syncmask.models.config import SyncMaskModelConfig
+from lavis_syncmask.models.diagnostics import mask_stats
 from lavis_syncmask.models.losses import itc_loss, mim_loss, sample_hard_negatives
-from lavis_syncmask.models.mask_analysis import mask_stats
 from lavis_syncmask.models.mim_decoder import MIMDecoder
 from lavis_syncmask.models.momentum import FeatureQueue, ema_update, frozen_copy
-from lavis_syncmask.paths import config_path
-from lavis_syncmask.tokenizer import resolve_tokenizer
+from lavis_syncmask.sampling.false_negatives import false_negative_mask
 
 
 @dataclass
@@ -385,9 +385,9 @@ class SyncMaskFashion(BaseModel):
         """LAVIS's retrieval-task contract: dense `(images, texts)` and `(texts, images)` score
         arrays, ITC everywhere and ITC + ITM on each query's top `k_test`."""
         k_test = int(getattr(task_cfg, "k_test", self.config.objectives.k_test))
-        return retrieval.dense_score_matrices(self, data_loader, k_test)
+        return inference.dense_score_matrices(self, data_loader, k_test)
 
     @torch.no_grad()
     def sampler_text_embeddings(self, texts: list[str], batch_size: int = 256) -> torch.Tensor:
         """Momentum ITC text embeddings `(N, D)`, to refresh the batch sampler's similarity."""
-        return retrieval.text_features(self, texts, batch_size, momentum=True)[0]
+        return inference.text_features(self, texts, batch_size, momentum=True)[0]

@@ -1,6 +1,6 @@
 """Building blocks of the semi-hard batch sampler (method.md section 4): text similarity
 (`similarity`), per-epoch bookkeeping (`pools`) and batch construction (`packing`). The sampler
-itself is `lavis_syncmask.sampler.SemiHardBatchSampler`."""
+itself is `lavis_syncmask.sampling.batch_sampler.SemiHardBatchSampler`."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ import torch
 from lavis.common.registry import registry
 from lavis.tasks.base_task import BaseTask
 
-from lavis_syncmask.distributed import collective_device, is_dist
+from lavis_syncmask.common.distributed import collective_device, is_dist
 
 LOSS_TERMS = ("loss_itc", "loss_itm", "loss_mlm", "loss_mim")
 

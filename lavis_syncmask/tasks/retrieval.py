@@ -16,7 +16,7 @@ from lavis.common.registry import registry
 from torch.utils.data import DataLoader
 
 from lavis_syncmask.evaluation import full_retrieval, sample100_repeats
-from lavis_syncmask.models.retrieval import (
+from lavis_syncmask.models.inference import (
     image_features,
     make_itm_scorer,
     row_encoder,

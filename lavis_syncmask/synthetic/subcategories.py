@@ -6,7 +6,7 @@ carry; and which subcategories feed each FashionIQ category.
 
 from __future__ import annotations
 
-from lavis_syncmask.data.synthetic.taxonomy import PATTERNS, AttributeSpec, Subcategory
+from lavis_syncmask.synthetic.taxonomy import PATTERNS, AttributeSpec, Subcategory
 
 
 def _a(values: str, presence: float = 1.0) -> AttributeSpec:

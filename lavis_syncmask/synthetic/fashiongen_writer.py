@@ -15,9 +15,9 @@ from typing import Literal
 import h5py
 import numpy as np
 
-from lavis_syncmask.data.synthetic.catalogue import Product
-from lavis_syncmask.data.synthetic.geometry import SIZE, ViewSpec
-from lavis_syncmask.data.synthetic.render import render_view
+from lavis_syncmask.synthetic.catalogue import Product
+from lavis_syncmask.synthetic.geometry import SIZE, ViewSpec
+from lavis_syncmask.synthetic.render import render_view
 
 TRAIN_FILE = "fashiongen_256_256_train.h5"
 VALIDATION_FILE = "fashiongen_256_256_validation.h5"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lavis_syncmask.data.synthetic.taxonomy import COLOURS, Kind
+from lavis_syncmask.synthetic.taxonomy import COLOURS, Kind
 
 Token = tuple[str, str | None]  # (word, attribute); a word may end in punctuation
 TRAILING_PUNCTUATION = ".,;:!?"

@@ -27,7 +27,7 @@ HOST_MODULES = (
     "lavis.tasks",
     "lavis.runners",
     "lavis.common.optims",
-    "lavis_syncmask.runner",
+    "lavis_syncmask.runner.runner",
 )
 
 logger = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def load_config(args: argparse.Namespace) -> Any:
 
 def resolve_job_id(requested: str | None) -> str:
     """`--job-id`, else a timestamp taken on rank 0 (so every rank writes to one folder)."""
-    from lavis_syncmask.distributed import broadcast_object
+    from lavis_syncmask.common.distributed import broadcast_object
 
     if requested:
         if "/" in requested or requested in (".", ".."):
@@ -109,8 +109,8 @@ def prepare(args: argparse.Namespace, configure: Callable[[Any], None] | None = 
     from lavis import tasks
     from lavis.common.logger import setup_logger
 
-    from lavis_syncmask.distributed import apply_to_run_config, get_rank, init_distributed
-    from lavis_syncmask.runner_loop import seed_everything
+    from lavis_syncmask.common.distributed import apply_to_run_config, get_rank, init_distributed
+    from lavis_syncmask.runner.loop import seed_everything
 
     cfg = load_config(args)
     info = init_distributed(backend=cfg.run_cfg.get("dist_backend", None))

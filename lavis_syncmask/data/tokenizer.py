@@ -3,7 +3,7 @@ by Hugging Face name (local cache only) or local path, failing at once when it i
 
 Command line::
 
-    python -m lavis_syncmask.tokenizer --h5 data/fashiongen_256_256_train.h5 --out data/vocab
+    python -m lavis_syncmask.data.tokenizer --h5 data/fashiongen_256_256_train.h5 --out data/vocab
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from transformers import BertTokenizerFast
 
-from lavis_syncmask.paths import resolve_data_path
+from lavis_syncmask.common.paths import resolve_data_path
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 DEFAULT_TEXT_KEYS = ("input_name", "input_description")
@@ -73,7 +73,7 @@ def load_tokenizer(name_or_path: str | os.PathLike[str]) -> BertTokenizerFast:
             f"tokenizer {str(name_or_path)!r} is neither a local path nor in the local Hugging "
             "Face cache, and nothing is downloaded. Set the config key `tokenizer` to a folder "
             "holding vocab.txt (the synthetic generator writes one next to its data), train one "
-            "with `python -m lavis_syncmask.tokenizer --h5 TRAIN.h5 --out DIR`, or copy "
+            "with `python -m lavis_syncmask.data.tokenizer --h5 TRAIN.h5 --out DIR`, or copy "
             f"{name_or_path} into the Hugging Face cache on a machine with internet."
         ) from err
 

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from lavis_syncmask.data.synthetic.geometry import CENTRE, Drawing, Part, ellipse, pts, rect, star
-from lavis_syncmask.data.synthetic.labels import LABEL_ID as L
-from lavis_syncmask.data.synthetic.taxonomy import Kind
+from lavis_syncmask.synthetic.geometry import CENTRE, Drawing, Part, ellipse, pts, rect, star
+from lavis_syncmask.synthetic.labels import LABEL_ID as L
+from lavis_syncmask.synthetic.taxonomy import Kind
 
 CX = CENTRE
 

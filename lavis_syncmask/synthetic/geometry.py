@@ -12,8 +12,8 @@ from typing import Literal
 
 import numpy as np
 
-from lavis_syncmask.data.synthetic.labels import LABEL_ID as L
-from lavis_syncmask.data.synthetic.taxonomy import Pose
+from lavis_syncmask.synthetic.labels import LABEL_ID as L
+from lavis_syncmask.synthetic.taxonomy import Pose
 
 SIZE = 256
 CENTRE = SIZE / 2.0

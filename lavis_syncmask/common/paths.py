@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
 CONFIG_DIR = PACKAGE_DIR / "configs"
 
 #: Environment variable naming the folder that relative data paths in configs are joined to.
@@ -44,6 +44,6 @@ def require_file(path: Path, config_key: str) -> Path:
         raise FileNotFoundError(
             f"{path} does not exist (set by config key `{config_key}`). Nothing is downloaded: "
             f"put the file there, or point `{config_key}` / `data_root` / ${DATA_ROOT_ENV} at it. "
-            "For the synthetic catalogue run `python -m lavis_syncmask.data.synthetic --out DIR`."
+            "For the synthetic catalogue run `python -m lavis_syncmask.synthetic --out DIR`."
         )
     return path

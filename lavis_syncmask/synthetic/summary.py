@@ -15,13 +15,13 @@ from typing import Any
 import h5py
 import numpy as np
 
-from lavis_syncmask.data.synthetic.fashiongen_writer import (
+from lavis_syncmask.synthetic.fashiongen_writer import (
     TRAIN_FILE,
     VALIDATION_FILE,
     sidecar_path,
 )
-from lavis_syncmask.data.synthetic.fashioniq_writer import FASHIONIQ_CATEGORIES, FASHIONIQ_SPLITS
-from lavis_syncmask.data.synthetic.taxonomy import POSES
+from lavis_syncmask.synthetic.fashioniq_writer import FASHIONIQ_CATEGORIES, FASHIONIQ_SPLITS
+from lavis_syncmask.synthetic.taxonomy import POSES
 
 SPLIT_FILES = {"train": TRAIN_FILE, "validation": VALIDATION_FILE}
 

@@ -21,9 +21,9 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw
 
-from lavis_syncmask.data.synthetic.catalogue import N_TEXTURES, Product, stretch_matrix
-from lavis_syncmask.data.synthetic.garments import NEUTRAL_LENGTH, draw_garment
-from lavis_syncmask.data.synthetic.geometry import (
+from lavis_syncmask.synthetic.catalogue import N_TEXTURES, Product, stretch_matrix
+from lavis_syncmask.synthetic.garments import NEUTRAL_LENGTH, draw_garment
+from lavis_syncmask.synthetic.geometry import (
     SIZE,
     Part,
     ViewSpec,
@@ -31,15 +31,15 @@ from lavis_syncmask.data.synthetic.geometry import (
     linear_scale,
     view_matrix,
 )
-from lavis_syncmask.data.synthetic.labels import (
+from lavis_syncmask.synthetic.labels import (
     BACKGROUND_LUT,
     INK_LUT,
     LABELS,
     attribute_label_table,
     palette_bytes,
 )
-from lavis_syncmask.data.synthetic.patterns import pattern_mask
-from lavis_syncmask.data.synthetic.taxonomy import ATTRIBUTES, NEUTRAL_RGB
+from lavis_syncmask.synthetic.patterns import pattern_mask
+from lavis_syncmask.synthetic.taxonomy import ATTRIBUTES, NEUTRAL_RGB
 
 PATCH = 16
 GRID = SIZE // PATCH

@@ -15,10 +15,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from lavis_syncmask.data.synthetic.garments import draw_garment, shape_of
-from lavis_syncmask.data.synthetic.geometry import CENTRE, ViewSpec, apply
-from lavis_syncmask.data.synthetic.subcategories import SUBCATEGORIES
-from lavis_syncmask.data.synthetic.taxonomy import (
+from lavis_syncmask.synthetic.garments import draw_garment, shape_of
+from lavis_syncmask.synthetic.geometry import CENTRE, ViewSpec, apply
+from lavis_syncmask.synthetic.subcategories import SUBCATEGORIES
+from lavis_syncmask.synthetic.taxonomy import (
     BRANDS,
     COLOURS,
     COMPOSITIONS,
@@ -26,7 +26,7 @@ from lavis_syncmask.data.synthetic.taxonomy import (
     SEASONS,
     Subcategory,
 )
-from lavis_syncmask.data.synthetic.text import TaggedText, describe, product_name
+from lavis_syncmask.synthetic.text import TaggedText, describe, product_name
 
 #: P(number of views = 1..6); about 3.5 views per product, as in FashionGen.
 VIEW_COUNT_P = (0.06, 0.14, 0.26, 0.28, 0.16, 0.10)

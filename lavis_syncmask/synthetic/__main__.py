@@ -1,6 +1,6 @@
 """Command line of the synthetic catalogue generator::
 
-    python -m lavis_syncmask.data.synthetic --out DIR --products N --val-products M --seed S \
+    python -m lavis_syncmask.synthetic --out DIR --products N --val-products M --seed S \
         [--fashioniq-triplets K] [--vocab-size V] [--fashioniq-format png|jpg] [--quiet]
 
 Shows a progress bar while generating and prints the catalogue summary at the end; ``--quiet``
@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import argparse
 
-from lavis_syncmask.data.synthetic.generate import (
+from lavis_syncmask.synthetic.generate import (
     DEFAULT_FASHIONIQ_TRIPLETS,
     DEFAULT_PRODUCTS,
     DEFAULT_VAL_PRODUCTS,
     DEFAULT_VOCAB_SIZE,
     generate_catalogue,
 )
-from lavis_syncmask.data.synthetic.summary import format_summary, summarize_catalogue
+from lavis_syncmask.synthetic.summary import format_summary, summarize_catalogue
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m lavis_syncmask.data.synthetic",
+        prog="python -m lavis_syncmask.synthetic",
         description="Write a synthetic fashion catalogue in the FashionGen / FashionIQ formats.",
     )
     parser.add_argument(

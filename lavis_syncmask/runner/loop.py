@@ -26,7 +26,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from lavis_syncmask.distributed import all_reduce_mean, is_main_process
+from lavis_syncmask.common.distributed import all_reduce_mean, is_main_process
 
 
 @dataclass(frozen=True)

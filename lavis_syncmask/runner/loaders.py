@@ -1,5 +1,5 @@
 """Data loaders for `runner_syncmask`: deterministic per-epoch order, CPU-safe, and the hook
-for the semi-hard batch sampler (method.md, batch construction; `lavis_syncmask.sampler`).
+for the semi-hard batch sampler (method.md, batch construction; `lavis_syncmask.sampling.batch_sampler`).
 
 Differences from LAVIS's `RunnerBase.create_loaders`, and why:
 - the train split always goes through a `DistributedSampler` (one replica in a single process)
@@ -22,7 +22,7 @@ import torch
 from lavis.datasets.datasets.dataloader_utils import PrefetchLoader
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSampler, IterableDataset
 
-from lavis_syncmask.distributed import broadcast_tensor
+from lavis_syncmask.common.distributed import broadcast_tensor
 
 SamplerMode = Literal["semi_hard", "grouped", "random"]
 SAMPLER_MODES: tuple[str, ...] = ("semi_hard", "grouped", "random")

@@ -32,13 +32,13 @@ from lavis.runners.runner_base import RunnerBase
 from omegaconf import OmegaConf
 from torch.nn.parallel import DistributedDataParallel
 
-from lavis_syncmask.checkpoint import (
+from lavis_syncmask.common.checkpoint import (
     load_checkpoint,
     load_model_weights,
     restore_training_state,
     save_checkpoint,
 )
-from lavis_syncmask.distributed import (
+from lavis_syncmask.common.distributed import (
     barrier,
     broadcast_object,
     get_rank,
@@ -46,7 +46,7 @@ from lavis_syncmask.distributed import (
     is_dist,
     is_main_process,
 )
-from lavis_syncmask.runner_loaders import (
+from lavis_syncmask.runner.loaders import (
     SAMPLER_KNOBS,
     build_batch_sampler,
     build_loader,
@@ -56,7 +56,7 @@ from lavis_syncmask.runner_loaders import (
     sampler_settings,
     set_loader_epoch,
 )
-from lavis_syncmask.runner_loop import LoopSettings, epoch_seed, seed_everything, train_one_epoch
+from lavis_syncmask.runner.loop import LoopSettings, epoch_seed, seed_everything, train_one_epoch
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ class RunnerSyncMask(RunnerBase):
 
     def batch_sampler_class(self) -> type:
         """The batch sampler `run.batch_sampler` builds (imported only when one is asked for)."""
-        from lavis_syncmask.sampler import SemiHardBatchSampler
+        from lavis_syncmask.sampling.batch_sampler import SemiHardBatchSampler
 
         return SemiHardBatchSampler
 

@@ -1,12 +1,17 @@
-"""Compare masking strategies on the same trained teacher (method.md §5): the teacher's
-cross-attention is computed once per batch, then each masking config picks its words and
-patches from it, and the sync-precision statistics of each are returned side by side."""
+"""Diagnostics on the synthetic catalogue's ground truth (method.md section 5), used only for
+statistics, never for training: map the recorded visibility onto a model's tokens and patch grid
+(which tokens denote something visible in the paired view, which patches lie on a described
+region), and compare masking strategies on one trained teacher (its cross-attention computed once
+per batch, each masking config picking its words and patches from it).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from lavis_syncmask.masking import (
     MaskingConfig,
@@ -15,7 +20,35 @@ from lavis_syncmask.masking import (
     word_units,
 )
 from lavis_syncmask.models.backbones import encode_image
-from lavis_syncmask.models.grounding import described_patch_grid, visible_tokens
+
+
+def visible_tokens(offsets: torch.Tensor, spans: Sequence[Sequence[Sequence[int]]]) -> torch.Tensor:
+    """`(B, T)` bool: tokens whose character range `offsets` `(B, T, 2)` lies inside one of that
+    sample's visible-word spans `[(start, end), ...]`. Special tokens (empty range) are False."""
+    batch, length = offsets.shape[:2]
+    width = max((len(s) for s in spans), default=0)
+    if width == 0:
+        return torch.zeros(batch, length, dtype=torch.bool, device=offsets.device)
+    table = torch.full((batch, width, 2), -1, dtype=torch.long)
+    for row, sample_spans in enumerate(spans):
+        if len(sample_spans):
+            table[row, : len(sample_spans)] = torch.as_tensor(sample_spans, dtype=torch.long)
+    table = table.to(offsets.device)
+    start, end = offsets[..., 0:1], offsets[..., 1:2]  # (B, T, 1)
+    inside = (start >= table[:, None, :, 0]) & (end <= table[:, None, :, 1])
+    return inside.any(-1) & (end.squeeze(-1) > start.squeeze(-1))
+
+
+def described_patch_grid(described: torch.Tensor, grid: int) -> torch.Tensor:
+    """Resample `(B, G, G)` described-patch flags (16x16 at 256 px) to the model's `(B, grid,
+    grid)`: a coarser cell is described if any of its fine cells is; a finer one copies its
+    parent."""
+    source = described.float().unsqueeze(1)
+    if described.shape[-1] >= grid:
+        out = F.adaptive_max_pool2d(source, grid)
+    else:
+        out = F.interpolate(source, size=(grid, grid), mode="nearest")
+    return out.squeeze(1) > 0.5
 
 
 def mask_stats(

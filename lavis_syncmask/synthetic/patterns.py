@@ -10,7 +10,7 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw
 
-from lavis_syncmask.data.synthetic.geometry import SIZE, apply
+from lavis_syncmask.synthetic.geometry import SIZE, apply
 
 STRIPE = (14.0, 5.0)  # (period, ink width) in canonical pixels
 CHECK = (18.0, 6.0)

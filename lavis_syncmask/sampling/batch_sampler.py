@@ -27,7 +27,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
-from lavis_syncmask.false_negatives import false_negative_mask
+from lavis_syncmask.sampling.false_negatives import false_negative_mask
 from lavis_syncmask.sampling.packing import AnchorScope, Catalogue, pack_epoch
 from lavis_syncmask.sampling.similarity import (
     Features,

@@ -21,15 +21,15 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from lavis_syncmask.data.synthetic.catalogue import (
+from lavis_syncmask.synthetic.catalogue import (
     Product,
     make_product,
     sample_product,
     sample_view,
 )
-from lavis_syncmask.data.synthetic.render import render_image
-from lavis_syncmask.data.synthetic.subcategories import FASHIONIQ_SOURCES, SUBCATEGORY_BY_NAME
-from lavis_syncmask.data.synthetic.taxonomy import COLOURS
+from lavis_syncmask.synthetic.render import render_image
+from lavis_syncmask.synthetic.subcategories import FASHIONIQ_SOURCES, SUBCATEGORY_BY_NAME
+from lavis_syncmask.synthetic.taxonomy import COLOURS
 
 FASHIONIQ_CATEGORIES = ("dress", "shirt", "toptee")
 FASHIONIQ_SPLITS = ("train", "val", "test")

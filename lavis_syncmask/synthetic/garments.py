@@ -13,14 +13,14 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from lavis_syncmask.data.synthetic.details import (
+from lavis_syncmask.synthetic.details import (
     back_detail,
     closure,
     front_print,
     neckline,
     pockets,
 )
-from lavis_syncmask.data.synthetic.geometry import (
+from lavis_syncmask.synthetic.geometry import (
     CENTRE,
     Drawing,
     Face,
@@ -30,7 +30,7 @@ from lavis_syncmask.data.synthetic.geometry import (
     quad_strip,
     rect,
 )
-from lavis_syncmask.data.synthetic.taxonomy import Kind
+from lavis_syncmask.synthetic.taxonomy import Kind
 
 CX = CENTRE
 #: The value the renderer gives ``length`` when that attribute is omitted: a hem position that

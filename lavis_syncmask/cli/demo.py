@@ -3,7 +3,7 @@ SyncMask on the CPU, evaluate retrieval on the validation split, and report: the
 word / patch sync precision of SyncMask masks against random masks on the trained teacher, and
 R@1/5/10 in both directions. Writes `report.json` and `report.png` into the output folder.
 
-    python -m lavis_syncmask.demo --data-dir data/synthetic --output-dir output/demo
+    python -m lavis_syncmask.cli.demo --data-dir data/synthetic --output-dir output/demo
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from lavis_syncmask.paths import PACKAGE_DIR
+from lavis_syncmask.common.paths import PACKAGE_DIR
 
 PROJECTS = PACKAGE_DIR.parent / "projects" / "syncmask"
 
 
 def ensure_catalogue(data_dir: Path, products: int, val_products: int, seed: int) -> None:
-    from lavis_syncmask.data.synthetic import (
+    from lavis_syncmask.synthetic import (
         format_summary,
         generate_catalogue,
         summarize_catalogue,
@@ -59,7 +59,7 @@ def sync_precision(checkpoint: Path, data_dir: Path, batches: int = 8) -> dict[s
     from lavis.common.registry import registry
     from omegaconf import OmegaConf
 
-    from lavis_syncmask.models.mask_analysis import compare_masking
+    from lavis_syncmask.models.diagnostics import compare_masking
     from lavis_syncmask.tasks.pretrain import RunningMeans
 
     cfg = OmegaConf.load(PROJECTS / "pretrain_tiny.yaml")
@@ -113,8 +113,8 @@ def main(argv: list[str] | None = None) -> None:
 
     ensure_catalogue(data_dir, args.products, args.val_products, args.seed)
 
-    from lavis_syncmask import evaluate, train
-    from lavis_syncmask.report import plot_report, summarize
+    from lavis_syncmask.cli import evaluate, train
+    from lavis_syncmask.cli.demo_report import plot_report, summarize
 
     options = [f"run.output_dir={out / 'pretrain'}", f"model.tokenizer={data_dir / 'vocab'}"]
     if args.epochs:
