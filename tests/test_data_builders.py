@@ -122,7 +122,10 @@ def test_missing_files_give_one_clear_error(tmp_path: Path) -> None:
 
 
 def test_config_checks(data_root: Path) -> None:
-    with pytest.raises(ValueError, match=r"unknown key\(s\) \['txt_fields'\].*text_fields"):
+    with pytest.raises(
+        ValueError,
+        match=r"datasets.fashiongen_pretrain.txt_fields \(did you mean 'text_fields'\?\)",
+    ):
         build("fashiongen_pretrain", data_root=str(data_root), txt_fields="name")
     with pytest.raises(ValueError, match="text_fields must be one of"):
         build("fashiongen_pretrain", data_root=str(data_root), text_fields="title")

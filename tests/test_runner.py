@@ -16,9 +16,10 @@ from torch import nn
 from lavis_syncmask.cli.launcher import Session, make_runner, prepare
 from lavis_syncmask.common import distributed
 from lavis_syncmask.common.checkpoint import CHECKPOINT_KEYS, load_checkpoint
-from lavis_syncmask.runner.loaders import sampler_settings
 from lavis_syncmask.runner.loop import LoopSettings, train_one_epoch
 from lavis_syncmask.runner.runner import RunnerSyncMask
+from lavis_syncmask.runner.settings import RunSettings
+from lavis_syncmask.sampling.settings import SamplerSettings
 
 
 def session(out: Path | str, job_id: str, *options: str) -> Session:
@@ -171,11 +172,14 @@ def test_real_semi_hard_sampler_builds_the_train_batches(tmp_path: Path) -> None
 def test_sampler_config_errors_name_the_valid_choices() -> None:
     from omegaconf import OmegaConf
 
+    def sampler_settings(run: dict) -> SamplerSettings:
+        return RunSettings.from_run_cfg(OmegaConf.create(run)).sampler_settings.checked()
+
     with pytest.raises(ValueError, match="group_size"):
-        sampler_settings(OmegaConf.create({"batch_sampler": "grouped", "sampler": {"size": 4}}))
+        sampler_settings({"batch_sampler": "grouped", "sampler": {"size": 4}})
     with pytest.raises(ValueError, match="semi_hard"):
-        sampler_settings(OmegaConf.create({"batch_sampler": "hardest"}))
-    assert sampler_settings(OmegaConf.create({})).mode is None
+        sampler_settings({"batch_sampler": "hardest"})
+    assert sampler_settings({}).mode is None
 
 
 class _MeanSquaredTask:

@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         session = prepare(args, configure=_configure(args.checkpoint))
-        checkpoint = session.cfg.run_cfg.get("checkpoint", None)
+        checkpoint = session.settings.checkpoint
         if checkpoint:
             load_model_weights(session.model, checkpoint, "--checkpoint / model.checkpoint")
             logger.info("evaluating weights from %s", checkpoint)

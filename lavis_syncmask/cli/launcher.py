@@ -20,7 +20,8 @@ from typing import Any
 
 import torch
 
-DEFAULT_RUNNER = "runner_syncmask"
+from lavis_syncmask.runner.settings import RunSettings
+
 HOST_MODULES = (
     "lavis_syncmask",
     # `import lavis` registers neither the runners nor the linear-warmup LR schedulers.
@@ -42,6 +43,7 @@ class Session:
     datasets: dict
     model: torch.nn.Module
     job_id: str
+    settings: RunSettings
 
 
 def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -82,13 +84,33 @@ def import_modules(names: Sequence[str]) -> None:
             ) from error
 
 
+def check_raw_config(cfg_path: str) -> None:
+    """What LAVIS's `Config` would drop or trip over: a top-level section other than run /
+    model / datasets (it keeps only those), and a dataset no builder is registered for."""
+    from lavis.common.registry import registry
+    from omegaconf import OmegaConf
+
+    from lavis_syncmask.common.keys import check_sections, reject_unknown
+
+    raw = OmegaConf.load(cfg_path)
+    check_sections(raw, where=cfg_path)
+    reject_unknown("datasets", raw.datasets.keys(), registry.mapping["builder_name_mapping"])
+
+
 def load_config(args: argparse.Namespace) -> Any:
-    """LAVIS's `Config` of `--cfg-path` merged with `--options`."""
+    """LAVIS's `Config` of `--cfg-path` merged with `--options`, its sections and `run.*`
+    keys checked (an `--options` key may add a section too)."""
     from lavis.common.config import Config
+
+    from lavis_syncmask.common.keys import check_sections
 
     if not Path(args.cfg_path).is_file():
         raise FileNotFoundError(f"--cfg-path: no config file at {args.cfg_path}")
-    return Config(args)
+    check_raw_config(args.cfg_path)
+    cfg = Config(args)
+    check_sections(cfg.config, where=f"{args.cfg_path} with --options")
+    RunSettings.from_run_cfg(cfg.run_cfg)  # fail before anything starts
+    return cfg
 
 
 def resolve_job_id(requested: str | None) -> str:
@@ -113,26 +135,27 @@ def prepare(args: argparse.Namespace, configure: Callable[[Any], None] | None = 
     from lavis_syncmask.runner.loop import seed_everything
 
     cfg = load_config(args)
-    info = init_distributed(backend=cfg.run_cfg.get("dist_backend", None))
+    info = init_distributed(backend=RunSettings.from_run_cfg(cfg.run_cfg).dist_backend)
     apply_to_run_config(cfg.run_cfg, info)
-    seed_everything(int(cfg.run_cfg.get("seed", 42)) + get_rank())
     torch.backends.cudnn.benchmark = False
     setup_logger()
     job_id = resolve_job_id(args.job_id)
     if configure is not None:
         configure(cfg)
+    settings = RunSettings.from_run_cfg(cfg.run_cfg)  # final: launcher and config edits in
+    seed_everything(settings.seed + get_rank())
     cfg.pretty_print()
     task = tasks.setup_task(cfg)
     datasets = task.build_datasets(cfg)
     model = task.build_model(cfg)
-    return Session(cfg=cfg, task=task, datasets=datasets, model=model, job_id=job_id)
+    return Session(cfg, task, datasets, model, job_id, settings)
 
 
 def make_runner(session: Session) -> Any:
     """The runner named by `run.runner` (default `runner_syncmask`), constructed."""
     from lavis.common.registry import registry
 
-    name = session.cfg.run_cfg.get("runner", None) or DEFAULT_RUNNER
+    name = session.settings.runner
     runner_cls = registry.get_runner_class(name)
     if runner_cls is None:
         raise ValueError(f"run.runner={name!r} is not registered; known: {registry.list_runners()}")

@@ -29,6 +29,7 @@ from lavis_syncmask.data.fashiongen_recognition import (
 )
 from lavis_syncmask.data.fashioniq import CATEGORIES, FashionIQ, FashionIQEvalSet
 from lavis_syncmask.data.fashioniq import FashionIQTripletDataset as _Triplets
+from lavis_syncmask.common.keys import reject_unknown
 from lavis_syncmask.common.paths import DATA_ROOT_ENV, config_path, resolve_data_path
 
 SPLITS = ("train", "val")
@@ -69,12 +70,7 @@ class LocalDataBuilder(BaseDatasetBuilder):
         self._validate()
 
     def _validate(self) -> None:
-        valid = _COMMON_KEYS | self.option_keys
-        unknown = set(self.config.keys()) - valid
-        if unknown:
-            raise ValueError(
-                f"datasets.{self.name}: unknown key(s) {sorted(unknown)}; valid: {sorted(valid)}"
-            )
+        reject_unknown(f"datasets.{self.name}", self.config.keys(), _COMMON_KEYS | self.option_keys)
         for proc in ("vis_processor", "text_processor"):
             extra = set(self.config.get(proc) or {}) - {"train", "eval"}
             if extra:

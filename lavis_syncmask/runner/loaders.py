@@ -12,58 +12,20 @@ Differences from LAVIS's `RunnerBase.create_loaders`, and why:
 
 from __future__ import annotations
 
-import inspect
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from lavis.datasets.datasets.dataloader_utils import PrefetchLoader
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSampler, IterableDataset
 
 from lavis_syncmask.common.distributed import broadcast_tensor
+from lavis_syncmask.sampling.settings import SamplerSettings
 
-SamplerMode = Literal["semi_hard", "grouped", "random"]
-SAMPLER_MODES: tuple[str, ...] = ("semi_hard", "grouped", "random")
-#: The documented `run.sampler` keys (a sampler class may accept more keyword arguments).
-SAMPLER_KNOBS: tuple[str, ...] = ("group_size", "sim_lower", "sim_upper", "refresh_every")
-#: Constructor arguments the runner sets itself, never taken from `run.sampler`.
-RUNNER_SET: frozenset[str] = frozenset({"mode", "seed", "num_replicas", "rank", "drop_last"})
 METADATA_KEYS: tuple[str, ...] = ("texts", "product_ids", "subcategories", "categories")
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class SamplerSettings:
-    """`run.batch_sampler` (None: LAVIS's default loaders) and the `run.sampler` knobs."""
-
-    mode: SamplerMode | None = None
-    knobs: dict[str, Any] = field(default_factory=dict)
-
-
-def sampler_knobs(sampler_cls: Callable[..., Any]) -> tuple[str, ...]:
-    """The keyword-only constructor arguments of `sampler_cls` that `run.sampler` may set."""
-    params = inspect.signature(sampler_cls).parameters.values()
-    names = [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
-    return tuple(name for name in names if name not in RUNNER_SET)
-
-
-def sampler_settings(run_cfg: Any, valid_knobs: Sequence[str] = SAMPLER_KNOBS) -> SamplerSettings:
-    """Validate and read `run.batch_sampler` / `run.sampler` (keys from `valid_knobs`); bad
-    values raise ValueError naming the valid ones."""
-    mode = run_cfg.get("batch_sampler", None)
-    if mode is not None and mode not in SAMPLER_MODES:
-        raise ValueError(
-            f"run.batch_sampler={mode!r} is not valid; choose one of {list(SAMPLER_MODES)} or null"
-        )
-    raw = run_cfg.get("sampler", None) or {}
-    knobs = dict(raw.items())
-    unknown = sorted(set(knobs) - set(valid_knobs))
-    if unknown:
-        raise ValueError(f"unknown run.sampler keys {unknown}; valid keys: {list(valid_knobs)}")
-    return SamplerSettings(mode=mode, knobs=knobs)
 
 
 def sampler_metadata(dataset: Dataset) -> dict[str, list]:

@@ -142,7 +142,17 @@ def train_one_epoch(
     loss_sum, updates = 0.0, 0
     for i in progress:
         samples = move_to_device(next(batches), device)
-        samples.update({"epoch": epoch, "num_iters_per_epoch": iters, "iters": i})
+        # `starts_update`: the first micro-batch after an optimizer step. A model that keeps
+        # a schedule (EMA teacher, mask warm-up) advances it only then, so that
+        # accum_grad_iters does not change the schedule.
+        samples.update(
+            {
+                "epoch": epoch,
+                "num_iters_per_epoch": iters,
+                "iters": i,
+                "starts_update": i % settings.accum_grad_iters == 0,
+            }
+        )
         lr_scheduler.step(cur_epoch=epoch, cur_step=i)
         is_update = (i + 1) % settings.accum_grad_iters == 0 or i + 1 == iters
         loss_sum += _forward_backward(task, model, samples, scaler, settings, sync=is_update)

@@ -10,10 +10,10 @@ What it changes in `RunnerBase` (lavis-notes.md, "Runner pitfalls"), each for a 
   (seed, rank, epoch): `run.resume_ckpt_path` continues exactly like an uninterrupted run;
 - a relative `run.output_dir` is taken from the working directory, the resolved config is
   written there, and a second runner in one process does not hit the registry's KeyError;
-- `run.batch_sampler` (semi_hard | grouped | random | null) + `run.sampler` -> SemiHardBatchSampler.
+- `run.batch_sampler` (semi_hard | grouped | random | null) + `run.sampler` -> SemiHardBatchSampler;
+- every `run.*` key is read once, typed and checked, into `self.settings` (`RunSettings`).
 
-New run keys: `max_grad_norm`, `batch_sampler`, `sampler`, `dist_backend`,
-`find_unused_parameters`. Task hooks: `before_train_epoch`, `after_train_epoch` / `epoch_means`.
+Task hooks: `before_train_epoch`, `after_train_epoch` / `epoch_means`.
 """
 
 from __future__ import annotations
@@ -47,16 +47,15 @@ from lavis_syncmask.common.distributed import (
     is_main_process,
 )
 from lavis_syncmask.runner.loaders import (
-    SAMPLER_KNOBS,
     build_batch_sampler,
     build_loader,
     refresh_sampler_similarity,
-    sampler_knobs,
     sampler_metadata,
-    sampler_settings,
     set_loader_epoch,
 )
 from lavis_syncmask.runner.loop import LoopSettings, epoch_seed, seed_everything, train_one_epoch
+from lavis_syncmask.runner.settings import RunSettings
+from lavis_syncmask.sampling.settings import SAMPLER_KNOBS, sampler_knobs
 
 logger = logging.getLogger(__name__)
 
@@ -81,12 +80,12 @@ class RunnerSyncMask(RunnerBase):
     job_id)`, then `.train()` or `.evaluate(skip_reload=True)`."""
 
     def __init__(self, cfg: Any, task: Any, model: Any, datasets: dict, job_id: str) -> None:
-        run_cfg = cfg.run_cfg
         # Fail before any output exists when the config is wrong.
-        wants_sampler = run_cfg.get("batch_sampler", None) is not None
+        self.settings = RunSettings.from_run_cfg(cfg.run_cfg)
+        wants_sampler = self.settings.batch_sampler is not None
         knobs = sampler_knobs(self.batch_sampler_class()) if wants_sampler else SAMPLER_KNOBS
-        self.sampler_settings = sampler_settings(run_cfg, knobs)
-        if bool(run_cfg.get("distributed", False)) and not is_dist():
+        self.sampler_settings = self.settings.sampler_settings.checked(knobs)
+        if self.settings.distributed and not is_dist():
             raise ValueError(
                 "run.distributed is true but no process group is initialised; launch with "
                 "torchrun and `python -m lavis_syncmask.train` (which sets it up)"
@@ -98,42 +97,46 @@ class RunnerSyncMask(RunnerBase):
         self._batch_sampler: Any | None = None
         self._sampler_texts: list[str] = []
         super().__init__(cfg, task, model, datasets, job_id)
-        if bool(run_cfg.get("amp", False)) and self.device.type != "cuda":
+        if self.settings.amp and self.device.type != "cuda":
             logger.warning("run.amp is set but the device is %s: AMP stays off", self.device)
 
     # ------------------------------------------------------------------ settings
     @property
     def use_distributed(self) -> bool:
-        return bool(self.config.run_cfg.get("distributed", False))
+        return self.settings.distributed
 
     @property
     def device(self) -> torch.device:
         if self._device is None:
-            device = torch.device(str(self.config.run_cfg.get("device", "cpu")))
+            device = torch.device(self.settings.device)
             if device.type == "cuda" and not torch.cuda.is_available():
                 raise ValueError(f"run.device={device} but CUDA is not available")
             if device.type == "cuda" and device.index is None and self.use_distributed:
-                device = torch.device("cuda", int(self.config.run_cfg.get("gpu", 0)))
+                device = torch.device("cuda", self.settings.gpu)
             self._device = device
         return self._device
 
     @property
     def seed(self) -> int:
-        return int(self.config.run_cfg.get("seed", 42))
+        return self.settings.seed
+
+    @property
+    def max_epoch(self) -> int:
+        if self.settings.max_epoch is None and not self.settings.evaluate:
+            raise ValueError("run.max_epoch is not set: how many epochs should this run train?")
+        return self.settings.max_epoch or 0
+
+    @property
+    def evaluate_only(self) -> bool:
+        return self.settings.evaluate
 
     @property
     def use_amp(self) -> bool:
-        return bool(self.config.run_cfg.get("amp", False)) and self.device.type == "cuda"
+        return bool(self.settings.amp) and self.device.type == "cuda"
 
     @property
     def loop_settings(self) -> LoopSettings:
-        max_norm = self.config.run_cfg.get("max_grad_norm", None)
-        return LoopSettings(
-            accum_grad_iters=self.accum_grad_iters,
-            max_grad_norm=None if max_norm is None else float(max_norm),
-            use_amp=self.use_amp,
-            log_freq=max(1, self.log_freq),
-        )
+        return self.settings.loop_settings(use_amp=self.use_amp)
 
     @property
     def model(self) -> torch.nn.Module:
@@ -144,9 +147,7 @@ class RunnerSyncMask(RunnerBase):
                 self._wrapped_model = DistributedDataParallel(
                     self._model,
                     device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                    find_unused_parameters=bool(
-                        self.config.run_cfg.get("find_unused_parameters", False)
-                    ),
+                    find_unused_parameters=self.settings.find_unused_parameters,
                 )
             else:
                 self._wrapped_model = self._model
@@ -166,7 +167,7 @@ class RunnerSyncMask(RunnerBase):
 
     # ------------------------------------------------------------------ output
     def setup_output_dir(self) -> None:
-        base = Path(str(self.config.run_cfg.get("output_dir", "output"))).expanduser()
+        base = Path(self.settings.output_dir).expanduser()
         output_dir = (base if base.is_absolute() else Path.cwd() / base) / self.job_id
         result_dir = output_dir / "result"
         result_dir.mkdir(parents=True, exist_ok=True)

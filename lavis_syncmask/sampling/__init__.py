@@ -5,6 +5,12 @@ itself is `lavis_syncmask.sampling.batch_sampler.SemiHardBatchSampler`."""
 from __future__ import annotations
 
 from lavis_syncmask.sampling.packing import Catalogue, Mode, pack_epoch
+from lavis_syncmask.sampling.settings import (
+    SAMPLER_MODES,
+    SIM_UPPER,
+    SamplerMode,
+    SamplerSettings,
+)
 from lavis_syncmask.sampling.similarity import (
     NeighbourTable,
     build_neighbours,
@@ -17,6 +23,10 @@ from lavis_syncmask.sampling.similarity import (
 __all__ = [
     "Catalogue",
     "Mode",
+    "SAMPLER_MODES",
+    "SIM_UPPER",
+    "SamplerMode",
+    "SamplerSettings",
     "NeighbourTable",
     "build_neighbours",
     "deduplicate_texts",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from typing import Literal, get_args
+from typing import get_args
 
 import numpy as np
 import torch
@@ -29,6 +29,7 @@ from torch.utils.data import Sampler
 
 from lavis_syncmask.sampling.false_negatives import false_negative_mask
 from lavis_syncmask.sampling.packing import AnchorScope, Catalogue, pack_epoch
+from lavis_syncmask.sampling.settings import SAMPLER_MODES, SIM_UPPER, SamplerMode
 from lavis_syncmask.sampling.similarity import (
     Features,
     build_neighbours,
@@ -39,8 +40,6 @@ from lavis_syncmask.sampling.similarity import (
 )
 
 __all__ = ["SamplerMode", "SemiHardBatchSampler", "false_negative_mask"]
-
-SamplerMode = Literal["semi_hard", "grouped", "random"]
 
 
 def _codes(name: str, values: Sequence | np.ndarray, n: int) -> np.ndarray:
@@ -101,7 +100,7 @@ class SemiHardBatchSampler(Sampler[list[int]]):
         mode: SamplerMode = "semi_hard",
         group_size: int = 4,
         sim_lower: float = 0.2,
-        sim_upper: float = 0.9,
+        sim_upper: float = SIM_UPPER,
         seed: int = 0,
         num_replicas: int | None = None,
         rank: int | None = None,
@@ -144,8 +143,8 @@ class SemiHardBatchSampler(Sampler[list[int]]):
     def _check_settings(
         mode: str, batch_size: int, group_size: int, sim_lower: float, sim_upper: float, seed: int
     ) -> None:
-        if mode not in get_args(SamplerMode):
-            raise ValueError(f"mode must be one of {get_args(SamplerMode)}, got {mode!r}")
+        if mode not in SAMPLER_MODES:
+            raise ValueError(f"mode must be one of {SAMPLER_MODES}, got {mode!r}")
         if batch_size < 1 or group_size < 1:
             raise ValueError(
                 f"batch_size and group_size must be >= 1, got {batch_size}, {group_size}"

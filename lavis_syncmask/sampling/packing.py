@@ -29,11 +29,12 @@ from typing import Literal
 import numpy as np
 
 from lavis_syncmask.sampling.pools import EpochState, Pool, grouped_pools
+from lavis_syncmask.sampling.settings import SAMPLER_MODES, SIM_UPPER, SamplerMode
 from lavis_syncmask.sampling.similarity import Features, NeighbourTable, pair_similarity
 
 __all__ = ["AnchorScope", "Catalogue", "Mode", "pack_epoch"]
 
-Mode = Literal["semi_hard", "grouped", "random"]
+Mode = SamplerMode  # kept as a public name
 #: Where the anchors after a batch's first one come from: its subcategory, or anywhere.
 AnchorScope = Literal["group", "any"]
 
@@ -55,7 +56,7 @@ class Catalogue:
     category: np.ndarray
     neighbours: NeighbourTable | None = None  # required by semi_hard
     features: Features | None = None  # exact similarity, required by semi_hard
-    sim_upper: float = 0.9
+    sim_upper: float = SIM_UPPER
 
     def __len__(self) -> int:
         return len(self.product)
@@ -304,8 +305,8 @@ def pack_epoch(
     if mode == "random":
         perm = rng.permutation(n)
         return [perm[i * batch_size : i * batch_size + s].tolist() for i, s in enumerate(sizes)]
-    if mode not in ("grouped", "semi_hard"):
-        raise ValueError(f"mode must be 'semi_hard', 'grouped' or 'random', got {mode!r}")
+    if mode not in SAMPLER_MODES:
+        raise ValueError(f"mode must be one of {SAMPLER_MODES}, got {mode!r}")
     packer = _Packer(catalogue, mode, group_size, anchor_scope, rng)
     batches = [packer.build(i, s) for i, s in enumerate(sizes)]
     packer.swap_in_leftovers(batches)

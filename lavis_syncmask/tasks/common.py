@@ -12,6 +12,7 @@ from lavis.tasks.base_task import BaseTask
 from omegaconf import OmegaConf
 
 from lavis_syncmask.evaluation import write_metrics
+from lavis_syncmask.runner.settings import RunSettings
 
 
 def unwrap(model: Any) -> Any:
@@ -28,7 +29,7 @@ def output_dir(cfg: Any) -> Path:
     try:
         return Path(registry.get_path("output_dir"))
     except KeyError:
-        return Path(cfg.run_cfg.get("output_dir", "output")).resolve()
+        return Path(RunSettings.from_run_cfg(cfg.run_cfg).output_dir).resolve()
 
 
 def data_files(dataset: Any) -> list[str]:
@@ -46,6 +47,7 @@ class EvaluationTask(BaseTask):
     def __init__(self, cfg: Any, protocol: str | None = None, gallery: str | None = None):
         super().__init__()
         self.cfg = cfg
+        self.settings = RunSettings.from_run_cfg(cfg.run_cfg)
         self.protocol = protocol
         self.gallery = gallery
 
@@ -90,9 +92,9 @@ class EvaluationTask(BaseTask):
         return val_result
 
     def _checkpoint(self) -> str | None:
-        model_cfg, run_cfg = self.cfg.model_cfg, self.cfg.run_cfg
+        model_cfg = self.cfg.model_cfg
         path = (
-            run_cfg.get("checkpoint")
+            self.settings.checkpoint
             or model_cfg.get("finetuned")
             or model_cfg.get("init_from")
             or model_cfg.get("pretrained")

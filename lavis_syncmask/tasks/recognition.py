@@ -44,7 +44,7 @@ class SyncMaskRecognitionTask(EvaluationTask):
     @torch.no_grad()
     def run_protocol(self, model: Any, dataset: Any) -> dict[str, Any]:
         model = unwrap(model)
-        batch_size = int(self.cfg.run_cfg.get("batch_size_eval", 64))
+        batch_size = self.settings.batch_size_eval
         loader = DataLoader(dataset, batch_size=batch_size, collate_fn=dataset.collater)
         truth, predicted = [], []
         for samples in loader:

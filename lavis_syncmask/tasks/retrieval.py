@@ -8,7 +8,7 @@ loader); other ranks wait. Every evaluation writes `metrics.json` and `evaluate.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import torch
@@ -23,9 +23,10 @@ from lavis_syncmask.models.inference import (
     text_encoder,
     text_features,
 )
+from lavis_syncmask.runner.settings import Protocol, RunSettings
 from lavis_syncmask.tasks.common import EvaluationTask, unwrap
 
-PROTOCOLS = ("sample100", "full")
+PROTOCOLS: tuple[str, ...] = get_args(Protocol)
 
 
 @registry.register_task("syncmask_retrieval")
@@ -34,16 +35,12 @@ class SyncMaskRetrievalTask(EvaluationTask):
 
     @classmethod
     def setup_task(cls, cfg: Any) -> SyncMaskRetrievalTask:
-        run = cfg.run_cfg
-        protocol = run.get("protocol", "sample100")
-        if protocol not in PROTOCOLS:
-            raise ValueError(f"run.protocol must be one of {PROTOCOLS}, got {protocol!r}")
-        return cls(cfg, protocol=protocol)
+        return cls(cfg, protocol=RunSettings.from_run_cfg(cfg.run_cfg).protocol)
 
     def run_protocol(self, model: Any, dataset: Any) -> dict[str, Any]:
         model = unwrap(model)
-        run = self.cfg.run_cfg
-        batch_size = int(run.get("batch_size_eval", 64))
+        run = self.settings
+        batch_size = run.batch_size_eval
         text_feat, text_ids, text_att = text_features(model, dataset.text)
         rows = row_encoder(model, dataset, batch_size)
         scorer = make_itm_scorer(
@@ -51,7 +48,7 @@ class SyncMaskRetrievalTask(EvaluationTask):
         )
         product_text = {int(p): i for i, p in enumerate(dataset.products)}
         if self.protocol == "sample100":
-            seeds = tuple(run.get("seeds", range(int(run.get("repeats", 5)))))
+            seeds = run.eval_seeds
 
             def score_pairs(image_rows: torch.Tensor, products: torch.Tensor) -> torch.Tensor:
                 texts = torch.tensor([product_text[int(p)] for p in products])
@@ -62,7 +59,7 @@ class SyncMaskRetrievalTask(EvaluationTask):
                 dataset.product_subcategory,
                 score_pairs,
                 seeds=seeds,
-                n_queries=int(run.get("n_queries", 1000)),
+                n_queries=run.n_queries,
             )
             return {"metrics": metrics, "seeds": list(seeds)}
         loader = DataLoader(dataset, batch_size=batch_size, collate_fn=dataset.collater)
@@ -71,7 +68,7 @@ class SyncMaskRetrievalTask(EvaluationTask):
             image_feat,
             text_feat,
             np.asarray(dataset.row_product),
-            k_test=int(run.get("k_test", 128)),
+            k_test=run.k_test,
             itm_i2t=lambda q, g: scorer(q, g),
             itm_t2i=lambda q, g: scorer(g, q),
         )

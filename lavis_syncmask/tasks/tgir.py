@@ -32,7 +32,7 @@ class SyncMaskTGIRTask(EvaluationTask):
     @torch.no_grad()
     def run_protocol(self, model: Any, dataset: Any) -> dict[str, Any]:
         model = unwrap(model)
-        batch_size = int(self.cfg.run_cfg.get("batch_size_eval", 64))
+        batch_size = self.settings.batch_size_eval
         per_category = {}
         for category in dataset.categories:
             queries, gallery = dataset.queries[category], dataset.galleries[category]

@@ -1,0 +1,227 @@
+"""Every `run.*` key of a run config, typed, with its default, in one place.
+
+`RunSettings.from_run_cfg(cfg.run_cfg)` reads LAVIS's `Config.run_cfg` once and checks it: a
+value of the wrong type names its key (`run.seed must be an int, got 'abc'`), a float where an
+int is due is an error (not truncated), and an unknown key fails with the valid ones and a
+"did you mean". The runner, its loop and loaders, the tasks and the launcher take their
+settings from here instead of calling `run_cfg.get(...)` with their own defaults.
+
+Keys that LAVIS itself reads (its runners, tasks, schedulers and `init_distributed_mode`) stay
+accepted so a LAVIS task or runner still works through this plugin's launcher. `check_sections`
+(`common/keys.py`) does the same for the top level of a config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from lavis_syncmask.common.keys import reject_unknown
+from lavis_syncmask.runner.loop import LoopSettings
+from lavis_syncmask.sampling.settings import SamplerMode, SamplerSettings
+
+AmpMode = Literal["bf16", "fp16", False]
+Protocol = Literal["sample100", "full"]
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The `run:` section of a config. Fields without a comment are LAVIS's own keys."""
+
+    # --- what runs
+    task: str = ""  # registered task name (LAVIS `tasks.setup_task`); required
+    runner: str = "runner_syncmask"  # registered runner class
+    evaluate: bool = False  # evaluation only: no training epochs
+    train_splits: tuple[str, ...] = ()
+    valid_splits: tuple[str, ...] = ()  # the first one picks the best checkpoint
+    test_splits: tuple[str, ...] = ()
+    # --- optimisation (LAVIS builds AdamW and the LR schedule from these)
+    lr_sched: str = "linear_warmup_cosine_lr"
+    init_lr: float = 1e-4
+    min_lr: float = 0.0
+    warmup_lr: float = -1.0  # -1: warm-up starts at init_lr (LAVIS)
+    warmup_steps: int = 0
+    lr_decay_rate: float | None = None  # step schedule only
+    weight_decay: float = 0.05
+    beta2: float = 0.999
+    max_epoch: int | None = None  # required to train; at least 1
+    batch_size_train: int = 32  # per rank
+    batch_size_eval: int = 64  # per rank
+    num_workers: int = 4
+    accum_grad_iters: int = 1  # micro-batches per optimizer update
+    max_grad_norm: float | None = None  # gradient clipping (null: none)
+    amp: AmpMode = False  # autocast on CUDA: bf16 | fp16 | false (true means fp16)
+    train_dataset_ratios: Mapping[str, float] | None = None
+    # --- batches (method.md section 4)
+    batch_sampler: SamplerMode | None = None  # semi_hard | grouped | random | null (plain)
+    sampler: Mapping[str, Any] = field(default_factory=dict)  # batch sampler knobs
+    # --- reproducibility, logging, output
+    seed: int = 42  # a process seeds with seed + rank, each epoch from (seed, rank, epoch)
+    log_freq: int = 50  # progress-bar refresh, in iterations
+    output_dir: str = "output"  # relative: from the working directory
+    resume_ckpt_path: str | None = None  # a checkpoint of this runner to continue from
+    checkpoint: str | None = None  # weights evaluated (set by the evaluation launcher)
+    save_every_iters: int = 0  # mid-epoch checkpoint every N iterations (0: off)
+    keep_last: int = 0  # checkpoints kept on disk (0: all)
+    max_bad_steps: int = 5  # consecutive non-finite losses before the run stops
+    # --- devices and processes (the launcher fills rank / world_size / gpu from torchrun)
+    device: str = "cpu"  # cpu | cuda | cuda:N
+    distributed: bool = False
+    world_size: int = 1
+    rank: int = 0
+    gpu: int = 0  # local rank's GPU index
+    dist_url: str = "env://"
+    dist_backend: Literal["nccl", "gloo"] | None = None  # null: NCCL on GPU, gloo on CPU
+    find_unused_parameters: bool = False  # DDP option, for models with idle branches
+    use_dist_eval_sampler: bool = True
+    # --- evaluation protocols (syncmask_retrieval; benchmarks-and-data.md)
+    protocol: Protocol = "sample100"
+    repeats: int = 5  # sample100: seeds 0 .. repeats-1 unless `seeds` is set
+    seeds: tuple[int, ...] | None = None
+    n_queries: int = 1000  # sample100 queries per seed
+    k_test: int = 128  # full protocol: ITM re-ranks each query's ITC top k_test
+    # --- read by LAVIS's own tasks / runner_iter only; accepted, unused by this plugin
+    report_metric: bool | None = None
+    inference_method: str | None = None
+    max_len: int | None = None
+    min_len: int | None = None
+    num_beams: int | None = None
+    num_ans_candidates: int | None = None
+    prompt: str | None = None
+    max_iters: int | None = None
+    iters_per_inner_epoch: int | None = None
+
+    def __post_init__(self) -> None:
+        positive = ("batch_size_train", "batch_size_eval", "log_freq")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"run.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("num_workers", "warmup_steps", "save_every_iters", "keep_last"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"run.{name} must be >= 0, got {getattr(self, name)}")
+        if self.max_bad_steps < 1:
+            raise ValueError(f"run.max_bad_steps must be >= 1, got {self.max_bad_steps}")
+        if self.max_epoch is not None and self.max_epoch < 1 and not self.evaluate:
+            raise ValueError(
+                f"run.max_epoch={self.max_epoch} trains nothing: set it to 1 or more, or set "
+                "run.evaluate=true (python -m lavis_syncmask.evaluate) to only evaluate"
+            )
+        SamplerSettings(self.batch_sampler, self.sampler)  # checks the mode
+        self.loop_settings(use_amp=False)  # checks accum_grad_iters and max_grad_norm
+
+    # ------------------------------------------------------------------ reading
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def from_run_cfg(cls, run_cfg: Mapping[str, Any] | None) -> RunSettings:
+        """Typed settings of a `run:` mapping (a DictConfig or a dict); raises ValueError
+        naming the key on an unknown key or a value of the wrong type."""
+        if run_cfg is None:
+            raise ValueError("the config has no `run:` section")
+        values = _plain(run_cfg)
+        if not isinstance(values, dict):
+            raise ValueError(f"`run:` must be a mapping, got {type(values).__name__}")
+        reject_unknown("run", values, cls.field_names())
+        hints = typing.get_type_hints(cls)
+        typed = {key: coerce(f"run.{key}", value, hints[key]) for key, value in values.items()}
+        if typed.get("amp") is True:  # the old boolean switch: autocast's default, float16
+            typed["amp"] = "fp16"
+        return cls(**typed)
+
+    @property
+    def sampler_settings(self) -> SamplerSettings:
+        return SamplerSettings(self.batch_sampler, dict(self.sampler))
+
+    def loop_settings(self, use_amp: bool) -> LoopSettings:
+        """How the epoch loop updates; `use_amp` is decided by the runner (CUDA only)."""
+        return LoopSettings(
+            accum_grad_iters=self.accum_grad_iters,
+            max_grad_norm=self.max_grad_norm,
+            use_amp=use_amp,
+            log_freq=self.log_freq,
+        )
+
+    @property
+    def eval_seeds(self) -> tuple[int, ...]:
+        """The sample100 seeds: `seeds`, else 0 .. repeats-1."""
+        return self.seeds if self.seeds is not None else tuple(range(self.repeats))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
+
+
+def _describe(kind: str, key: str, value: Any) -> ValueError:
+    return ValueError(f"{key} must be {kind}, got {value!r}")
+
+
+def coerce(key: str, value: Any, hint: Any) -> Any:
+    """`value` checked against the type `hint` (the subset RunSettings uses); YAML's `1e-4`
+    (a string for YAML 1.1) is accepted as a float. Raises ValueError naming `key`."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        errors = []
+        for option in inner:  # the first type that takes the value
+            try:
+                return coerce(key, value, option)
+            except ValueError as error:
+                errors.append(error)
+        raise errors[0] if len(errors) == 1 else ValueError(f"{key}: bad value {value!r}")
+    if origin is Literal:
+        # Strict on type: `0 == False`, yet amp: 0 is not amp: false.
+        if any(type(value) is type(a) and value == a for a in args):
+            return value
+        if value is True and False in args:  # e.g. amp: true, mapped by the caller
+            return value
+        raise ValueError(f"{key} must be one of {list(args)}, got {value!r}")
+    if hint is Any:
+        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise _describe("true or false", key, value)
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise _describe("an int", key, value)
+    if hint is float:
+        return _float(key, value)
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise _describe("a string", key, value)
+    if origin is tuple:
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise _describe("a list", key, value)
+        return tuple(coerce(f"{key}[{i}]", item, args[0]) for i, item in enumerate(value))
+    if origin in (Mapping, dict) or hint in (Mapping, dict):
+        if not isinstance(value, dict):
+            raise _describe("a mapping", key, value)
+        return value
+    raise TypeError(f"{key}: no check for type {hint!r}")  # a RunSettings field without support
+
+
+def _float(key: str, value: Any) -> float:
+    if isinstance(value, bool):
+        raise _describe("a number", key, value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise _describe("a number", key, value)
