@@ -6,6 +6,10 @@ resume fails. Here a checkpoint holds the FULL model state dict (frozen paramete
 persistent buffers included), the optimizer, the AMP scaler, the epoch, the best validation
 score so far, and the resolved config as a yaml string. Everything is a plain container of
 tensors / numbers / strings, so it loads with `torch.load(..., weights_only=True)`.
+
+All weights of the plugin load through `load_checkpoint` (a refused pickle is one clear error
+naming the file) and `load_weights` (strict; every key left out or left at its initial value is
+named in the log with the reason, e.g. a head that does not use the momentum encoders).
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +83,8 @@ def save_checkpoint(
 def load_checkpoint(path: str | os.PathLike[str], what: str = "checkpoint") -> dict[str, Any]:
     """Read a checkpoint (or a bare state dict) with `weights_only=True`, onto the CPU.
 
-    `what` names the config key the path came from, for the error messages.
+    `what` names the config key the path came from, for the error messages. Every loading
+    path of the plugin goes through here, so a refused pickle is always this ValueError.
     """
     source = Path(path).expanduser()
     if not source.is_file():
@@ -89,6 +96,8 @@ def load_checkpoint(path: str | os.PathLike[str], what: str = "checkpoint") -> d
             f"{what}: {source} holds objects other than tensors and plain containers, so it "
             f"cannot be loaded safely (weights_only=True): {error}"
         ) from error
+    except (RuntimeError, EOFError) as error:  # truncated, empty or not a torch file
+        raise ValueError(f"{what}: {source} is not a readable torch checkpoint: {error}") from error
     if not isinstance(loaded, dict):
         raise ValueError(f"{what}: {source} holds a {type(loaded).__name__}, not a dict")
     return loaded
@@ -102,18 +111,72 @@ def model_state(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_model_weights(
-    model: nn.Module, path: str | os.PathLike[str], what: str = "checkpoint"
-) -> dict[str, Any]:
-    """Load a checkpoint's model weights into `model` strictly; returns the checkpoint."""
-    checkpoint = load_checkpoint(path, what)
-    state = model_state(checkpoint)
-    result = model.load_state_dict(state, strict=False)
-    if result.missing_keys or result.unexpected_keys:
+#: Why a checkpoint key is left out (or a model key may stay unloaded): key -> reason.
+Reasons = Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What a load did: keys loaded, checkpoint keys skipped (with why), model keys left at
+    their initial values (with why)."""
+
+    loaded: tuple[str, ...]
+    skipped: Reasons
+    kept_initial: Reasons
+
+
+def load_weights(
+    model: nn.Module,
+    state: Mapping[str, torch.Tensor],
+    what: str,
+    *,
+    skip: Reasons | None = None,
+    allow_missing: Reasons | None = None,
+) -> LoadReport:
+    """Load `state` into `model` strictly, except where told otherwise, and say so.
+
+    `skip`: checkpoint keys left out on purpose, with the reason; `allow_missing`: model keys
+    the checkpoint need not have (e.g. a new head), with the reason. Both are logged, one line
+    per key. Any other missing or unexpected key, or a shape mismatch, raises a ValueError that
+    names each key (never torch's bare RuntimeError).
+    """
+    skip, allow_missing = dict(skip or {}), dict(allow_missing or {})
+    own = model.state_dict()
+    kept = {k: v for k, v in state.items() if k not in skip}
+    missing = sorted(k for k in own if k not in kept and k not in allow_missing)
+    unexpected = sorted(k for k in kept if k not in own)
+    shapes = sorted(
+        f"{k} {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+        for k, v in kept.items()
+        if k in own and tuple(v.shape) != tuple(own[k].shape)
+    )
+    if missing or unexpected or shapes:
         raise ValueError(
-            f"{what}: {path} does not match the model: missing {sorted(result.missing_keys)}, "
-            f"unexpected {sorted(result.unexpected_keys)}"
+            f"{what}: checkpoint does not match {type(model).__name__}: missing {missing}, "
+            f"unexpected {unexpected}, shape mismatch {shapes}"
         )
+    model.load_state_dict(kept, strict=False)
+    for key, why in sorted(skip.items()):
+        if key in state:
+            logger.info("%s: skipped %s (%s)", what, key, why)
+    initial = {k: why for k, why in allow_missing.items() if k in own and k not in kept}
+    for key, why in sorted(initial.items()):
+        logger.info("%s: %s keeps its initial value (%s)", what, key, why)
+    skipped = {k: why for k, why in skip.items() if k in state}
+    return LoadReport(tuple(sorted(kept)), skipped, initial)
+
+
+def load_model_weights(
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    what: str = "checkpoint",
+    *,
+    skip: Reasons | None = None,
+) -> dict[str, Any]:
+    """Load a checkpoint's model weights into `model` strictly (except `skip`, see
+    :func:`load_weights`); returns the checkpoint."""
+    checkpoint = load_checkpoint(path, what)
+    load_weights(model, model_state(checkpoint), f"{what} {path}", skip=skip)
     return checkpoint
 
 
@@ -132,12 +195,7 @@ def restore_training_state(
             f"{what}: not a training checkpoint (missing {missing}); "
             "use model.checkpoint / --checkpoint to load bare weights"
         )
-    result = model.load_state_dict(model_state(checkpoint), strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise ValueError(
-            f"{what}: model state does not match: missing {sorted(result.missing_keys)}, "
-            f"unexpected {sorted(result.unexpected_keys)}"
-        )
+    load_weights(model, model_state(checkpoint), what)
     optimizer.load_state_dict(checkpoint["optimizer"])
     if scaler is not None and checkpoint.get("scaler") is not None:
         scaler.load_state_dict(checkpoint["scaler"])

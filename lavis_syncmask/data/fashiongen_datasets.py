@@ -23,6 +23,7 @@ from torch.utils.data.dataloader import default_collate
 from lavis_syncmask.data.fashiongen import FashionGenH5, TextFields, field_keys
 from lavis_syncmask.data.processors import process_text, tracks_offsets
 from lavis_syncmask.data.visibility import VisibilitySidecar, resolve_sidecar
+from lavis_syncmask.sampling.similarity import pair_similarity, tfidf_features
 
 PathLike = str | os.PathLike[str]
 
@@ -96,7 +97,8 @@ class FashionGenPretrainDataset(FashionGenRows):
     ``category`` and ``subcategory`` (rank among the file's sorted names); with a sidecar and
     an offset-preserving text processor also ``visible_spans`` (``[(start, end), ...]`` in
     ``text_input``) and, when the image keeps its geometry, ``described_patches`` ``(16, 16)``
-    bool. Batched: tensors ``(B, ...)``; ``text_input`` and ``visible_spans`` stay lists.
+    bool. Batched: tensors ``(B, ...)``; ``text_input`` and ``visible_spans`` stay lists;
+    ``text_similarity`` ``(B, B)`` float32 is the TF-IDF cosine of the batch's texts.
 
     Args:
         sidecar: ``"auto"`` (the ``*_visibility.jsonl`` next to the h5, if present), a path,
@@ -127,7 +129,10 @@ class FashionGenPretrainDataset(FashionGenRows):
         self.subcategory_names, self.subcategory_ids = _index_of_sorted(
             self.reader.strings("input_subcategory")
         )
-        _, self.text_ids = _index_of_sorted(self.raw_texts)
+        distinct, self.text_ids = _index_of_sorted(self.raw_texts)
+        # TF-IDF of the distinct texts, as the batch sampler computes it: the batch's
+        # `text_similarity` lets the ITM loss skip near-duplicates whatever the sampler.
+        self.text_features = tfidf_features(distinct)
         path = resolve_sidecar(sidecar, self.reader.path)
         self.sidecar = None
         if path is not None:
@@ -166,6 +171,8 @@ class FashionGenPretrainDataset(FashionGenRows):
         spans = [s["visible_spans"] for s in samples if "visible_spans" in s]
         rest = [{k: v for k, v in s.items() if k != "visible_spans"} for s in samples]
         batch = default_collate(rest)
+        ids = batch["text_id"].numpy()
+        batch["text_similarity"] = torch.from_numpy(pair_similarity(self.text_features, ids, ids))
         if len(spans) == len(samples) and spans:
             batch["visible_spans"] = spans
         return batch

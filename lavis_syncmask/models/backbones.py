@@ -6,15 +6,17 @@ layers' cross-attention probabilities without gradients (the teacher's masks, me
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import torch
 from lavis.models.med import BertConfig, BertForMaskedLM
 from lavis.models.vit import VisionTransformerEncoder, interpolate_pos_embed
 from torch import nn
 
+from lavis_syncmask.common.checkpoint import load_checkpoint, load_weights, model_state
 from lavis_syncmask.models.config import BackboneConfig, InitConfig
 
 
@@ -121,35 +123,46 @@ def capture_cross_attention(
             handle.remove()
 
 
-def _load_state(path: str) -> dict[str, torch.Tensor]:
+def _load_state(path: str, key: str) -> dict[str, torch.Tensor]:
     file = Path(path).expanduser()
     if not file.is_file():
         raise FileNotFoundError(
-            f"checkpoint {file} not found. Nothing is downloaded: download it on a machine with "
-            "internet and set its local path in the model config."
+            f"checkpoint {file} not found (model config `{key}`). Nothing is downloaded: "
+            "download it on a machine with internet and set its local path in the model config."
         )
-    state = torch.load(file, map_location="cpu", weights_only=True)
-    return state.get("model", state) if isinstance(state, dict) else state
+    return dict(model_state(load_checkpoint(file, f"model.{key}")))
+
+
+def _foreign_keys(state: Mapping[str, torch.Tensor], own: Mapping[str, Any], source: str):
+    """Reasons for a foreign checkpoint: its keys the model lacks, the model's keys it lacks."""
+    skip = {k: f"not part of this model's {source} parameters" for k in state if k not in own}
+    new = {k: f"not in the {source} checkpoint: random initialisation" for k in own}
+    return skip, {k: why for k, why in new.items() if k not in state}
 
 
 def load_init_weights(model: nn.Module, init: InitConfig) -> list[str]:
     """Initialise from local files only: an ALBEF checkpoint, or DeiT + BERT. Returns the
-    names of parameters left at their random initialisation (MIM decoder, heads, ...)."""
+    names of parameters left at their random initialisation (MIM decoder, heads, ...), each
+    also named in the log with the checkpoint keys left out."""
     if init.pretrained:
-        state = _load_state(init.pretrained)
+        state = _load_state(init.pretrained, "pretrained")
         for key in ("visual_encoder.pos_embed", "visual_encoder_m.pos_embed"):
             if key in state:
                 state[key] = interpolate_pos_embed(state[key], model.visual_encoder)
-        # Queues are resized by the run config; the checkpoint's sizes need not match.
-        state = {k: v for k, v in state.items() if not k.endswith("_queue") and k != "queue_ptr"}
-        state = {k: v for k, v in state.items() if k in model.state_dict()}
-        result = model.load_state_dict(state, strict=False)
-        return list(result.missing_keys)
+        skip, new = _foreign_keys(state, model.state_dict(), "ALBEF")
+        # Queues are sized by the run config; the checkpoint's sizes need not match.
+        skip |= {k: "ITC queue: sized by this run's config" for k in state if "queue" in k}
+        report = load_weights(model, state, "model.pretrained", skip=skip, allow_missing=new)
+        return sorted(report.kept_initial)
     missing: list[str] = []
     if init.vit_init:
-        state = _load_state(init.vit_init)
+        state = _load_state(init.vit_init, "vit_init")
         state["pos_embed"] = interpolate_pos_embed(state["pos_embed"], model.visual_encoder)
-        missing += model.visual_encoder.load_state_dict(state, strict=False).missing_keys
+        skip, new = _foreign_keys(state, model.visual_encoder.state_dict(), "DeiT")
+        report = load_weights(
+            model.visual_encoder, state, "model.vit_init", skip=skip, allow_missing=new
+        )
+        missing += sorted(report.kept_initial)
     if init.bert_init:
         try:
             bert = BertForMaskedLM.from_pretrained(
@@ -160,5 +173,10 @@ def load_init_weights(model: nn.Module, init: InitConfig) -> list[str]:
                 f"BERT weights {init.bert_init!r} are not a local folder nor in the local Hugging "
                 "Face cache; set `bert_init` to a local copy of bert-base-uncased."
             ) from err
-        missing += model.text_encoder.load_state_dict(bert.state_dict(), strict=False).missing_keys
+        state = bert.state_dict()
+        skip, new = _foreign_keys(state, model.text_encoder.state_dict(), "BERT")
+        report = load_weights(
+            model.text_encoder, state, "model.bert_init", skip=skip, allow_missing=new
+        )
+        missing += sorted(report.kept_initial)
     return missing

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from lavis_syncmask.sampling.settings import SIM_UPPER
+
 # Keys LAVIS itself puts into every model config; they are not architecture settings.
 LAVIS_KEYS = frozenset(
     {"arch", "model_type", "load_pretrained", "load_finetuned", "finetuned", "preprocess"}
@@ -60,6 +62,9 @@ class ObjectiveConfig:
     mim_drop_masked: bool = False  # MAE-style: the student ViT sees visible patches only
     mim_norm_pix: bool = True  # per-patch normalised pixel targets (MAE)
     k_test: int = 128  # ITM re-ranking depth in compute_sim_matrix
+    # Texts at least this similar (batch `text_similarity`) are never ITM negatives of each
+    # other; the batch sampler's `sim_upper` default, so both apply one rule (method.md §4).
+    near_duplicate_sim: float = SIM_UPPER
 
 
 def _build(cls: type, values: Mapping[str, Any]) -> Any:

@@ -87,7 +87,7 @@ def compare_masking(
     """
     tok = model.tokenize(list(samples["text_input"]), offsets="visible_spans" in samples)
     image_embeds_m = encode_image(model.visual_encoder_m, samples["image"].to(model.device))
-    text_m = model.encode_text(tok.input_ids, tok.attention_mask, momentum=True)
+    text_m = model.encode_text(tok.input_ids, tok.attention_mask, model.text_encoder_m)
     attention = model.teacher_attention(
         text_m.last_hidden_state, tok.attention_mask, image_embeds_m
     )

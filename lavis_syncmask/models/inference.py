@@ -33,7 +33,9 @@ def text_features(
             max_length=model.max_txt_len,
             return_tensors="pt",
         ).to(model.device)
-        out = model.encode_text(tok.input_ids, tok.attention_mask, momentum=momentum)
+        out = model.encode_text(
+            tok.input_ids, tok.attention_mask, model.text_encoder_m if momentum else None
+        )
         feats.append(F.normalize(proj(out.last_hidden_state[:, 0]), dim=-1))
         ids.append(tok.input_ids)
         atts.append(tok.attention_mask)

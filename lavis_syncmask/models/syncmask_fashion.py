@@ -12,15 +12,14 @@ duplicate-text pairs (method.md §4).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from lavis.common.registry import registry
 from lavis.models.albef_models.albef_outputs import AlbefOutputFeatures
-from lavis.models.base_model import BaseModel
 from torch import nn
 from transformers.modeling_outputs import ModelOutput
 
@@ -35,15 +34,10 @@ from lavis_syncmask.masking import (
     word_units,
 )
 from lavis_syncmask.models import inference
-from lavis_syncmask.models.backbones import (
-    build_text_encoder,
-    build_vision_encoder,
-    capture_cross_attention,
-    encode_image,
-    load_init_weights,
-)
+from lavis_syncmask.models.backbones import capture_cross_attention, encode_image, load_init_weights
 from lavis_syncmask.models.config import SyncMaskModelConfig
 from lavis_syncmask.models.diagnostics import mask_stats
+from lavis_syncmask.models.encoders import FusionEncoders
 from lavis_syncmask.models.losses import itc_loss, mim_loss, sample_hard_negatives
 from lavis_syncmask.models.mim_decoder import MIMDecoder
 from lavis_syncmask.models.momentum import FeatureQueue, ema_update, frozen_copy
@@ -77,25 +71,18 @@ class _Teacher:
 
 
 @registry.register_model("syncmask_fashion")
-class SyncMaskFashion(BaseModel):
+class SyncMaskFashion(FusionEncoders):
     PRETRAINED_MODEL_CONFIG_DICT = {
         "base": config_path("models", "syncmask_fashion_base.yaml"),
         "tiny": config_path("models", "syncmask_fashion_tiny.yaml"),
     }
 
     def __init__(self, config: SyncMaskModelConfig, tokenizer: Any) -> None:
-        super().__init__()
+        super().__init__(config.backbone, tokenizer)
         self.config = config
         bb, obj = config.backbone, config.objectives
-        self.tokenizer = tokenizer
         self.masking = MaskingConfig.from_dict(config.masking)
         self.tables = TokenTables.from_tokenizer(tokenizer)
-        self.max_txt_len = bb.max_txt_len
-        self.patch_size = bb.patch_size
-        self.grid = bb.image_size // bb.patch_size
-
-        self.visual_encoder = build_vision_encoder(bb)
-        self.text_encoder = build_text_encoder(bb, len(tokenizer))
         self.vision_proj = nn.Linear(bb.vision_width, bb.embed_dim)
         self.text_proj = nn.Linear(bb.text_width, bb.embed_dim)
         self.itm_head = nn.Linear(bb.text_width, 2)
@@ -144,14 +131,16 @@ class SyncMaskFashion(BaseModel):
         for student, teacher in self._momentum_pairs():
             teacher.load_state_dict(student.state_dict())
 
-    def load_checkpoint(self, url_or_filename: str) -> Any:
-        """Load a local checkpoint written by the runner (or a bare state dict); strict."""
-        path = Path(url_or_filename).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"checkpoint {path} not found (model config `finetuned`)")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        state = state.get("model", state)
-        return self.load_state_dict(state, strict=True)
+    def checkpoint_skips(self, state: Mapping[str, torch.Tensor]) -> dict[str, str]:
+        """Queue buffers of another size: evaluation never reads the queue, and a training run
+        with a new `queue_size` starts a fresh one. Everything else loads strictly."""
+        own = self.state_dict()
+        return {
+            key: f"ITC queue of {tuple(value.shape)}, this config's is {tuple(own[key].shape)}: "
+            "not used by evaluation, restarted by training"
+            for key, value in state.items()
+            if key.startswith("queue.") and key in own and value.shape != own[key].shape
+        }
 
     def _momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
         return [
@@ -162,41 +151,6 @@ class SyncMaskFashion(BaseModel):
         ]
 
     # ----------------------------------------------------------------- encoders
-    def tokenize(self, texts: list[str], offsets: bool = False) -> Any:
-        return self.tokenizer(
-            texts,
-            padding="longest",
-            truncation=True,
-            max_length=self.max_txt_len,
-            return_tensors="pt",
-            return_offsets_mapping=offsets,
-        ).to(self.device)
-
-    def encode_text(self, ids: torch.Tensor, att: torch.Tensor, momentum: bool = False):
-        encoder = self.text_encoder_m if momentum else self.text_encoder
-        return encoder.bert(ids, attention_mask=att, return_dict=True, mode="text")
-
-    def fuse(
-        self,
-        text_embeds: torch.Tensor,
-        att: torch.Tensor,
-        image_embeds: torch.Tensor,
-        momentum: bool = False,
-        output_attentions: bool = False,
-    ) -> torch.Tensor:
-        """Fusion-encoder output `(B, T, Dt)` of unimodal text tokens attending to the image."""
-        encoder = self.text_encoder_m if momentum else self.text_encoder
-        image_att = torch.ones(image_embeds.shape[:-1], dtype=torch.long, device=self.device)
-        return encoder.bert(
-            encoder_embeds=text_embeds,
-            attention_mask=att,
-            encoder_hidden_states=image_embeds,
-            encoder_attention_mask=image_att,
-            return_dict=True,
-            mode="fusion",
-            output_attentions=output_attentions,
-        ).last_hidden_state
-
     def itm_logits(self, text_embeds: torch.Tensor, att: torch.Tensor, image_embeds: torch.Tensor):
         return self.itm_head(self.fuse(text_embeds, att, image_embeds)[:, 0])
 
@@ -216,7 +170,8 @@ class SyncMaskFashion(BaseModel):
         text_embeds = self.encode_text(tok.input_ids, tok.attention_mask).last_hidden_state
         text_feat = F.normalize(self.text_proj(text_embeds[:, 0]), dim=-1)
 
-        teacher = self._teacher(image, tok)
+        step = self._advance_step(samples)
+        teacher = self._teacher(image, tok, step, bool(samples.get("starts_update", True)))
         positives = false_negative_mask(
             ids_product,
             torch.cat([ids_product, self.queue.idx_queue]),
@@ -232,15 +187,13 @@ class SyncMaskFashion(BaseModel):
             obj.alpha,
         )
         sim = (image_feat @ text_feat.T / self.temp).detach()
-        forbidden = false_negative_mask(ids_product, ids_product, ids_text, ids_text)
+        forbidden = self.itm_forbidden(samples, ids_product, ids_text)
         loss_itm = self._itm_loss(image_embeds, text_embeds, tok.attention_mask, sim, forbidden)
 
         units = word_units(
             tok.input_ids, tok.attention_mask, self.token_tables(), self.masking.sync_word_filter
         )
-        masks = synchronized_masks(
-            teacher.attention, units, self.grid**2, self.masking, step=int(self.global_step)
-        )
+        masks = synchronized_masks(teacher.attention, units, self.grid**2, self.masking, step=step)
         zero = torch.zeros((), device=self.device)
         loss_mlm = loss_mim = zero  # a term with weight 0 is not computed at all
         if obj.mlm_weight:
@@ -249,7 +202,6 @@ class SyncMaskFashion(BaseModel):
             loss_mim = self._mim_loss(image, masks.patch_mask, text_embeds, tok.attention_mask)
 
         self.queue.enqueue(teacher.image_feat, teacher.text_feat, ids_product, ids_text)
-        self.global_step += 1
         loss = (
             obj.itc_weight * loss_itc
             + obj.itm_weight * loss_itm
@@ -259,25 +211,50 @@ class SyncMaskFashion(BaseModel):
         stats = mask_stats(self, samples, tok, masks, units, teacher.attention)
         return SyncMaskOutput(loss, loss_itc, loss_itm, loss_mlm, loss_mim, stats)
 
+    def _advance_step(self, samples: dict[str, Any]) -> int:
+        """The 0-based optimizer update this training batch belongs to (the mask warm-up's
+        clock). `global_step` counts updates begun; the runner's loop marks the first
+        micro-batch of each update with `starts_update`, so `accum_grad_iters` does not change
+        the schedule (a batch without the mark is an update of its own)."""
+        if not self.training:
+            return int(self.global_step)
+        if samples.get("starts_update", True):
+            self.global_step += 1
+        return max(int(self.global_step) - 1, 0)
+
+    def itm_forbidden(
+        self, samples: dict[str, Any], ids_product: torch.Tensor, ids_text: torch.Tensor
+    ) -> torch.Tensor:
+        """`(B, B)` pairs never drawn as ITM hard negatives: same product, same text, or
+        near-duplicate texts (`text_similarity` >= `near_duplicate_sim`, method.md §4), so the
+        rule holds whatever the batch sampler put together."""
+        forbidden = false_negative_mask(ids_product, ids_product, ids_text, ids_text)
+        similarity = samples.get("text_similarity")
+        if similarity is not None:
+            near = similarity.to(self.device) >= self.config.objectives.near_duplicate_sim
+            forbidden = forbidden | near
+        return forbidden
+
     def token_tables(self) -> TokenTables:
         if self.tables.is_special.device != self.device:
             self.tables = self.tables.to(self.device)
         return self.tables
 
     @torch.no_grad()
-    def _teacher(self, image: torch.Tensor, tok: Any) -> _Teacher:
-        """EMA update, then the teacher's ITC logits and (for SyncMask) its cross-attention."""
-        if self.training:
+    def _teacher(self, image: torch.Tensor, tok: Any, step: int, starts_update: bool) -> _Teacher:
+        """EMA update (once per optimizer update), then the teacher's ITC logits and (for
+        SyncMask) its cross-attention."""
+        if self.training and starts_update:
             ema_update(self._momentum_pairs(), self.config.objectives.momentum)
         image_embeds_m = encode_image(self.visual_encoder_m, image)
         image_feat_m = F.normalize(self.vision_proj_m(image_embeds_m[:, 0]), dim=-1)
-        text_m = self.encode_text(tok.input_ids, tok.attention_mask, momentum=True)
+        text_m = self.encode_text(tok.input_ids, tok.attention_mask, self.text_encoder_m)
         text_feat_m = F.normalize(self.text_proj_m(text_m.last_hidden_state[:, 0]), dim=-1)
         # Cloned: the queue is updated in place at the end of the step.
         image_bank = torch.cat([image_feat_m.T, self.queue.image_queue.clone()], dim=1)
         text_bank = torch.cat([text_feat_m.T, self.queue.text_queue.clone()], dim=1)
         attention = None
-        if self._sync_active():
+        if self._sync_active(step):
             attention = self.teacher_attention(
                 text_m.last_hidden_state, tok.attention_mask, image_embeds_m
             )
@@ -299,13 +276,13 @@ class SyncMaskFashion(BaseModel):
         """The teacher's cross-attention `(B, T, P)`, averaged over heads and `sync_layers`,
         from its unimodal text output `(B, T, Dt)` and image tokens `(B, 1 + P, Dv)`."""
         with capture_cross_attention(self.text_encoder_m, self.config.sync_layers) as maps:
-            self.fuse(text_hidden, att, image_embeds_m, momentum=True, output_attentions=True)
+            self.fuse(text_hidden, att, image_embeds_m, self.text_encoder_m, output_attentions=True)
         return reduce_cross_attention(maps)
 
-    def _sync_active(self) -> bool:
+    def _sync_active(self, step: int) -> bool:
         """The teacher's extra fusion pass runs only when its attention will be used (not for
         random masks, nor during a step warm-up)."""
-        return self.masking.effective_sync_ratio(int(self.global_step)) > 0
+        return self.masking.effective_sync_ratio(step) > 0
 
     def _itm_loss(self, image_embeds, text_embeds, att, sim, forbidden) -> torch.Tensor:
         batch = image_embeds.size(0)
