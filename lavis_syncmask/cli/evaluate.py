@@ -67,7 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         session = prepare(args, configure=_configure(args.checkpoint))
         checkpoint = session.settings.checkpoint
         if checkpoint:
-            load_model_weights(session.model, checkpoint, "--checkpoint / model.checkpoint")
+            # A model may name keys evaluation leaves out (e.g. a queue of another size).
+            skips = getattr(session.model, "checkpoint_skips", None)
+            load_model_weights(
+                session.model, checkpoint, "--checkpoint / model.checkpoint", skip=skips
+            )
             logger.info("evaluating weights from %s", checkpoint)
         runner = make_runner(session)
         logs = runner.evaluate(skip_reload=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,7 +143,8 @@ def load_weights(
     skip, allow_missing = dict(skip or {}), dict(allow_missing or {})
     own = model.state_dict()
     kept = {k: v for k, v in state.items() if k not in skip}
-    missing = sorted(k for k in own if k not in kept and k not in allow_missing)
+    # A skipped key the model also has keeps the model's value: not "missing".
+    missing = sorted(k for k in own if k not in state and k not in allow_missing)
     unexpected = sorted(k for k in kept if k not in own)
     shapes = sorted(
         f"{k} {tuple(v.shape)} vs model {tuple(own[k].shape)}"
@@ -171,12 +172,13 @@ def load_model_weights(
     path: str | os.PathLike[str],
     what: str = "checkpoint",
     *,
-    skip: Reasons | None = None,
+    skip: Callable[[Mapping[str, torch.Tensor]], Reasons] | None = None,
 ) -> dict[str, Any]:
-    """Load a checkpoint's model weights into `model` strictly (except `skip`, see
-    :func:`load_weights`); returns the checkpoint."""
+    """Load a checkpoint's model weights into `model` strictly, except the keys `skip(state)`
+    names (see :func:`load_weights`); returns the checkpoint."""
     checkpoint = load_checkpoint(path, what)
-    load_weights(model, model_state(checkpoint), f"{what} {path}", skip=skip)
+    state = model_state(checkpoint)
+    load_weights(model, state, f"{what} {path}", skip=skip(state) if skip else None)
     return checkpoint
 
 
