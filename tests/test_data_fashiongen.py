@@ -304,6 +304,10 @@ def test_pretrain_items_and_collate(h5_path: Path) -> None:
     assert isinstance(batch["visible_spans"], list) and len(batch["visible_spans"]) == 3
     assert batch["visible_spans"][2] == dataset[2]["visible_spans"]
     assert isinstance(batch["text_input"], list)
+    # TF-IDF cosine of the batch's texts, for the ITM loss's near-duplicate rule.
+    pair = dataset.collater([dataset[0], dataset[5], dataset[2]])["text_similarity"]
+    assert pair.shape == (3, 3) and pair.dtype == torch.float32
+    assert pair[0, 1] == pytest.approx(1.0) and pair[0, 2] < 0.9  # rows 0 and 5: same text
 
 
 def test_sidecar_fields_follow_processors(h5_path: Path) -> None:

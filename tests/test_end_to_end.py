@@ -82,8 +82,7 @@ def test_two_process_gloo_pretraining(catalogue: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize("protocol", ["full", "sample100"])
 def test_retrieval_protocols(catalogue: Path, pretrained: Path, tmp_path: Path, protocol: str):
     options = [
-        f"model.finetuned={pretrained}",
-        "model.queue_size=64",
+        f"model.finetuned={pretrained}",  # trained with queue_size=64: the queue is skipped
         f"run.protocol={protocol}",
         "run.repeats=2",
         "run.n_queries=20",
@@ -109,8 +108,11 @@ def test_fashioniq(catalogue: Path, pretrained: Path, tmp_path: Path, gallery: s
     launch("lavis_syncmask.evaluate", "tgir_tiny.yaml", options, tmp_path, catalogue)
     result = metrics_of(tmp_path / "output")
     assert result["gallery"] == gallery and result["metrics"]["gallery"] == gallery
+    # The reference image stays in the gallery by default, as FashionSAP and CLIP4Cir do.
+    assert result["metrics"]["exclude_reference"] is False
     assert all(
-        line.endswith(f"gallery={gallery}") for line in result["metrics"]["table"].splitlines()
+        line.endswith(f"gallery={gallery} reference=kept")
+        for line in result["metrics"]["table"].splitlines()
     )
 
 

@@ -48,7 +48,8 @@ def test_tgir_recall_exact_with_and_without_reference_exclusion() -> None:
     assert (on["r10"], on["r50"]) == (25.0, 75.0)
     assert (off["r10"], off["r50"]) == (25.0, 75.0)
     near = torch.tensor([0, 10, 50, 55])  # exclusion moves 10 -> 9 and nothing else
-    assert tgir_recall(scores, torch.eye(g), near, torch.tensor([59, 0, 51, -1]))["r10"] == 50.0
+    near_ref = torch.tensor([59, 0, 51, -1])
+    assert tgir_recall(scores, torch.eye(g), near, near_ref, exclude_reference=True)["r10"] == 50.0
     assert tgir_recall(scores, torch.eye(g), near, None, exclude_reference=False)["r10"] == 25.0
     assert on["n_queries"] == 4 and on["gallery_size"] == g
 
@@ -56,7 +57,7 @@ def test_tgir_recall_exact_with_and_without_reference_exclusion() -> None:
 def test_tgir_recall_rejects_bad_input() -> None:
     s, eye = torch.rand(2, 5), torch.eye(5)
     with pytest.raises(ValueError, match="needs reference_index"):
-        tgir_recall(s, eye, torch.tensor([0, 1]), None)
+        tgir_recall(s, eye, torch.tensor([0, 1]), None, exclude_reference=True)
     with pytest.raises(ValueError, match=r"target_index values must be in \[0, 4\]"):
         tgir_recall(s, eye, torch.tensor([0, 5]), None, exclude_reference=False)
     with pytest.raises(ValueError, match=r"shape \(2,\)"):
@@ -69,15 +70,18 @@ def test_tgir_report_averages_and_names_the_gallery_everywhere() -> None:
         "shirt": {"r10": 36.0, "r50": 62.0},
         "toptee": {"r10": 45.0, "r50": 70.0},
     }
-    out = tgir_report(per_cat, "val_union")
+    out = tgir_report(per_cat, "val_union", exclude_reference=False)
     assert out["dress_r10"] == 30.0 and out["toptee_r50"] == 70.0
     assert out["avg_r10"] == pytest.approx(37.0) and out["avg_r50"] == pytest.approx(64.0)
     assert out["r_mean"] == pytest.approx(50.5)
     assert out["gallery"] == "val_union" and out["categories"] == ["dress", "shirt", "toptee"]
     lines = out["table"].splitlines()
-    assert len(lines) == 6 and all("gallery=val_union" in line for line in lines)
+    assert len(lines) == 6 and all("gallery=val_union reference=kept" in line for line in lines)
+    assert out["exclude_reference"] is False
+    removed = tgir_report(per_cat, "val_union", exclude_reference=True)
+    assert all("reference=removed" in line for line in removed["table"].splitlines())
     assert "37.00" in lines[4] and "50.50" in lines[5]
     with pytest.raises(ValueError, match="gallery must be one of"):
-        tgir_report(per_cat, "mine")
+        tgir_report(per_cat, "mine", exclude_reference=False)
     with pytest.raises(ValueError, match="lacks"):
-        tgir_report({"dress": {"r10": 1.0}}, "original")
+        tgir_report({"dress": {"r10": 1.0}}, "original", exclude_reference=False)

@@ -125,3 +125,73 @@ def test_missing_weights_fail_fast_with_a_clear_message(vocab_dir, tmp_path) -> 
         build(vocab_dir, pretrained=str(tmp_path / "ALBEF_14M.pth"))
     with pytest.raises(FileNotFoundError, match="tokenizer"):
         build(vocab_dir, tokenizer="no-such-tokenizer-xyz")
+
+
+def test_itm_never_draws_a_near_duplicate_text_as_negative(vocab_dir, monkeypatch) -> None:
+    """Distinct products and texts, but texts 0 and 1 are near-duplicates (similarity 0.95
+    >= near_duplicate_sim 0.9): neither may be the other's hard negative, whatever the
+    batch sampler did (before the fix only same product / same text were excluded)."""
+    from lavis_syncmask.models import syncmask_fashion
+
+    seen: list[torch.Tensor] = []
+    real = syncmask_fashion.sample_hard_negatives
+
+    def spy(sim: torch.Tensor, forbidden: torch.Tensor):
+        seen.append(forbidden.clone())
+        return real(sim, forbidden)
+
+    monkeypatch.setattr(syncmask_fashion, "sample_hard_negatives", spy)
+    samples = batch(4)
+    samples["product_id"] = samples["text_id"] = torch.arange(4)
+    similarity = torch.eye(4)
+    similarity[0, 1] = similarity[1, 0] = 0.95
+    similarity[2, 3] = similarity[3, 2] = 0.85  # similar, but below the threshold
+    model = build(vocab_dir)
+    model({**samples, "text_similarity": similarity})
+    assert len(seen) == 2
+    for forbidden in seen:
+        assert forbidden[0, 1] and forbidden[1, 0]
+        assert not forbidden[2, 3] and not forbidden[0, 2]
+
+
+def test_warmup_and_ema_count_optimizer_updates_not_micro_batches(vocab_dir, monkeypatch) -> None:
+    """Four micro-batches with accum_grad_iters=2 are two updates: two EMA steps, and the
+    mask warm-up sees steps 0, 0, 1, 1 (before the fix: four EMA steps, steps 0..3)."""
+    from lavis_syncmask.models import syncmask_fashion
+    from lavis_syncmask.runner.loop import LoopSettings, train_one_epoch
+
+    ema_calls, steps = [], []
+    real_ema, real_masks = syncmask_fashion.ema_update, syncmask_fashion.synchronized_masks
+    monkeypatch.setattr(
+        syncmask_fashion, "ema_update", lambda *a: (ema_calls.append(1), real_ema(*a))[1]
+    )
+
+    def masks(*args, step: int):
+        steps.append(step)
+        return real_masks(*args, step=step)
+
+    monkeypatch.setattr(syncmask_fashion, "synchronized_masks", masks)
+
+    class Task:
+        def train_step(self, model, samples):
+            return model(samples).loss
+
+    class NoSchedule:
+        def step(self, cur_epoch: int, cur_step: int) -> None:
+            pass
+
+    model = build(vocab_dir)
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    stats = train_one_epoch(
+        task=Task(),
+        model=model,
+        loader=[batch(4, seed=i) for i in range(4)],
+        optimizer=optimizer,
+        lr_scheduler=NoSchedule(),
+        scaler=None,
+        device=torch.device("cpu"),
+        epoch=0,
+        settings=LoopSettings(accum_grad_iters=2),
+    )
+    assert stats["updates"] == 2
+    assert int(model.global_step) == 2 and len(ema_calls) == 2 and steps == [0, 0, 1, 1]

@@ -224,7 +224,8 @@ class FashionIQBuilder(LocalDataBuilder):
     ``val`` = a :class:`FashionIQEvalSet` (queries + galleries under ``gallery``)."""
 
     name = "fashioniq"
-    option_keys = frozenset({"categories", "gallery", "splits"})
+    # `exclude_reference` is read by the syncmask_tgir task (an evaluation rule, not data).
+    option_keys = frozenset({"categories", "gallery", "splits", "exclude_reference"})
     train_dataset_cls, eval_dataset_cls = _Triplets, FashionIQEvalSet
     DATASET_CONFIG_DICT = {"default": config_path("datasets", "fashioniq", "defaults.yaml")}
 

@@ -73,7 +73,8 @@ def tgir_recall(
     target_index: Tensor,
     reference_index: Tensor | None,
     ks: Iterable[int] = (10, 50),
-    exclude_reference: bool = True,
+    *,
+    exclude_reference: bool,
     chunk_size: int = 1024,
 ) -> dict:
     """Recall@K (percent) of composed queries against one category's gallery.
@@ -86,7 +87,8 @@ def tgir_recall(
             not in the gallery; required when `exclude_reference`.
         exclude_reference: drop the reference image from its own query's ranking (it is
             trivially similar to the query). Not applied when reference == target, which
-            would make the query unanswerable.
+            would make the query unanswerable. FashionSAP and CLIP4Cir keep it for FashionIQ
+            (`datasets.fashioniq.exclude_reference: false`, README "FashionIQ gallery").
 
     Returns:
         `r10`, `r50` (one `r{K}` per K), `n_queries`, `gallery_size`, `exclude_reference`.
@@ -132,18 +134,20 @@ def _check_index(index: Tensor, q: int, g: int, name: str, allow_missing: bool) 
     return index
 
 
-def tgir_report(per_category: dict[str, dict], gallery: str) -> dict:
-    """Per-category and averaged FashionIQ results, each tagged with the gallery convention.
+def tgir_report(per_category: dict[str, dict], gallery: str, *, exclude_reference: bool) -> dict:
+    """Per-category and averaged FashionIQ results, each tagged with the gallery convention
+    and whether each query's reference image was removed from its ranking.
 
     Args:
         per_category: category name -> a dict holding at least `r10` and `r50` (e.g. from
             `tgir_recall`), in the order the table should list them.
         gallery: the convention the numbers were measured with (`original` / `val_union`).
+        exclude_reference: whether the reference images were removed from the rankings.
 
     Returns:
         `{cat}_r10`, `{cat}_r50` per category, `avg_r10`, `avg_r50`, `r_mean` (=
-        (avg_r10 + avg_r50) / 2), `gallery`, `categories` and `table`, a text table whose every
-        line names the gallery.
+        (avg_r10 + avg_r50) / 2), `gallery`, `exclude_reference`, `categories` and `table`, a
+        text table whose every line names the gallery and the reference rule.
     """
     if gallery not in GALLERIES:
         raise ValueError(f"gallery must be one of {GALLERIES}, got {gallery!r}")
@@ -159,19 +163,20 @@ def tgir_report(per_category: dict[str, dict], gallery: str) -> dict:
     out["avg_r10"] = sum(out[f"{c}_r10"] for c in cats) / len(cats)
     out["avg_r50"] = sum(out[f"{c}_r50"] for c in cats) / len(cats)
     out["r_mean"] = (out["avg_r10"] + out["avg_r50"]) / 2
-    out.update(gallery=gallery, categories=cats, table=_table(out, cats, gallery))
+    tag = f"gallery={gallery} reference={'removed' if exclude_reference else 'kept'}"
+    out.update(gallery=gallery, exclude_reference=exclude_reference, categories=cats)
+    out["table"] = _table(out, cats, tag)
     return out
 
 
 def _table(out: dict, cats: list[str], gallery: str) -> str:
+    """`gallery` is the tag every line ends with (convention and reference rule)."""
     width = max(len("average"), *(len(c) for c in cats))
-    lines = [f"{'category':<{width}}  {'R@10':>6}  {'R@50':>6}  gallery={gallery}"]
+    lines = [f"{'category':<{width}}  {'R@10':>6}  {'R@50':>6}  {gallery}"]
     for cat in cats:
         lines.append(
-            f"{cat:<{width}}  {out[f'{cat}_r10']:6.2f}  {out[f'{cat}_r50']:6.2f}  gallery={gallery}"
+            f"{cat:<{width}}  {out[f'{cat}_r10']:6.2f}  {out[f'{cat}_r50']:6.2f}  {gallery}"
         )
-    lines.append(
-        f"{'average':<{width}}  {out['avg_r10']:6.2f}  {out['avg_r50']:6.2f}  gallery={gallery}"
-    )
-    lines.append(f"(R@10 + R@50) / 2 = {out['r_mean']:.2f}  gallery={gallery}")
+    lines.append(f"{'average':<{width}}  {out['avg_r10']:6.2f}  {out['avg_r50']:6.2f}  {gallery}")
+    lines.append(f"(R@10 + R@50) / 2 = {out['r_mean']:.2f}  {gallery}")
     return "\n".join(lines)

@@ -1,10 +1,12 @@
 """The `syncmask_tgir` task: FashionIQ text-guided image retrieval with
 `syncmask_fashion_tgir`; contrastive training on triplets, R@10 / R@50 per category and their
-averages, under the gallery convention `original` or `val_union` written next to every number
-(benchmarks-and-data.md "FashionIQ")."""
+averages, under the gallery convention `original` or `val_union` and the reference rule
+(`datasets.fashioniq.exclude_reference`) written next to every number (benchmarks-and-data.md
+"FashionIQ")."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
@@ -14,6 +16,8 @@ from torch.utils.data import DataLoader
 from lavis_syncmask.evaluation import GALLERIES, tgir_recall, tgir_report, triplet_indices
 from lavis_syncmask.tasks.common import EvaluationTask, unwrap
 
+logger = logging.getLogger(__name__)
+
 
 @registry.register_task("syncmask_tgir")
 class SyncMaskTGIRTask(EvaluationTask):
@@ -22,12 +26,22 @@ class SyncMaskTGIRTask(EvaluationTask):
 
     @classmethod
     def setup_task(cls, cfg: Any) -> SyncMaskTGIRTask:
-        gallery = cfg.datasets_cfg.get("fashioniq", {}).get("gallery", "original")
+        fiq = cfg.datasets_cfg.get("fashioniq")
+        if fiq is None:
+            raise ValueError("syncmask_tgir evaluates the `fashioniq` dataset: add it to datasets:")
+        # Defaults come from the builder's yaml, which LAVIS merges under the run config.
+        gallery, exclude = fiq.get("gallery"), fiq.get("exclude_reference")
         if gallery not in GALLERIES:
             raise ValueError(
                 f"datasets.fashioniq.gallery must be one of {GALLERIES}, got {gallery!r}"
             )
-        return cls(cfg, protocol="fashioniq_val", gallery=gallery)
+        if not isinstance(exclude, bool):
+            raise ValueError(
+                f"datasets.fashioniq.exclude_reference must be true or false, got {exclude!r}"
+            )
+        task = cls(cfg, protocol="fashioniq_val", gallery=gallery)
+        task.exclude_reference = exclude
+        return task
 
     @torch.no_grad()
     def run_protocol(self, model: Any, dataset: Any) -> dict[str, Any]:
@@ -49,5 +63,12 @@ class SyncMaskTGIRTask(EvaluationTask):
                 ]
             )
             target, reference = triplet_indices(gallery.asins, queries.triplets)
-            per_category[category] = tgir_recall(query_feat, gallery_feat, target, reference)
-        return {"metrics": tgir_report(per_category, dataset.gallery), "gallery": dataset.gallery}
+            per_category[category] = tgir_recall(
+                query_feat, gallery_feat, target, reference,
+                exclude_reference=self.exclude_reference,
+            )  # fmt: skip
+        metrics = tgir_report(
+            per_category, dataset.gallery, exclude_reference=self.exclude_reference
+        )
+        logger.info("FashionIQ val\n%s", metrics["table"])
+        return {"metrics": metrics, "gallery": dataset.gallery}
