@@ -31,7 +31,7 @@ setup(
             "syncmask-train=lavis_syncmask.cli.train:main",
             "syncmask-evaluate=lavis_syncmask.cli.evaluate:main",
             "syncmask-synthetic=lavis_syncmask.synthetic.__main__:main",
-            "syncmask-vocab=lavis_syncmask.data.tokenizer:main",
+            "syncmask-vocab=lavis_syncmask.cli.vocab:main",
         ]
     },
 )

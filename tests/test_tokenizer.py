@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from transformers import BertTokenizer
 
-from lavis_syncmask.data.tokenizer import iter_h5_texts, load_tokenizer, main, resolve_tokenizer
+from lavis_syncmask.cli.vocab import main
+from lavis_syncmask.data.tokenizer import iter_h5_texts, load_tokenizer, resolve_tokenizer
 
 
 def write_h5(path: Path) -> Path:
@@ -57,6 +58,6 @@ def test_relative_tokenizer_path_resolves_under_the_data_root(tmp_path: Path, mo
 
 def test_unknown_tokenizer_fails_fast_with_instructions() -> None:
     start = time.monotonic()
-    with pytest.raises(FileNotFoundError, match="python -m lavis_syncmask.data.tokenizer"):
+    with pytest.raises(FileNotFoundError, match="python -m lavis_syncmask.cli.vocab"):
         load_tokenizer("no-such/tokenizer-anywhere")
     assert time.monotonic() - start < 10  # no network retry loop

@@ -24,13 +24,14 @@ PROJECTS = PACKAGE_DIR.parent / "projects" / "syncmask"
 
 
 def ensure_catalogue(data_dir: Path, products: int, val_products: int, seed: int) -> None:
+    from lavis_syncmask.data.formats import TRAIN_FILE
     from lavis_syncmask.synthetic import (
         format_summary,
         generate_catalogue,
         summarize_catalogue,
     )
 
-    if not (data_dir / "fashiongen_256_256_train.h5").exists():
+    if not (data_dir / TRAIN_FILE).exists():
         generate_catalogue(data_dir, products, val_products, seed, progress=True)
     print(format_summary(summarize_catalogue(data_dir)))
 

@@ -18,20 +18,10 @@ import h5py
 import numpy as np
 
 from lavis_syncmask.common.paths import require_file
+from lavis_syncmask.data.formats import FIELD_KEYS, IMAGE_KEY, IMAGE_SHAPE, PRODUCT_KEY, iter_strings
 
 TextFields = Literal["description", "name", "name+description"]
 TEXT_FIELDS: tuple[str, ...] = get_args(TextFields)
-#: The h5 keys each `text_fields` choice joins, in order (name first).
-FIELD_KEYS: dict[str, tuple[str, ...]] = {
-    "description": ("input_description",),
-    "name": ("input_name",),
-    "name+description": ("input_name", "input_description"),
-}
-IMAGE_KEY = "input_image"
-PRODUCT_KEY = "input_productID"
-IMAGE_SHAPE = (256, 256, 3)
-#: Rows decoded per read, so a long fixed-length column never sits in memory undecoded.
-_CHUNK = 8192
 
 
 class FashionGenKeyError(KeyError):
@@ -69,12 +59,6 @@ def _column(data: Any, key: str, path: Path) -> np.ndarray:
     if data.ndim == 1:
         return data
     raise ValueError(f"{path}: key {key!r} has shape {data.shape}; expected (N, 1) or (N,)")
-
-
-def _decode(value: Any) -> str:
-    if isinstance(value, (bytes, np.bytes_)):
-        return bytes(value).decode("latin-1")
-    return str(value)
 
 
 class FashionGenH5:
@@ -155,16 +139,8 @@ class FashionGenH5:
         if key not in self._strings:
             with self._metadata() as h5:
                 data = self._dataset(h5, key)
-                if data.ndim not in (1, 2):
-                    raise ValueError(
-                        f"{self.path}: key {key!r} has shape {data.shape}; expected (N, 1) or (N,)"
-                    )
                 shared: dict[str, str] = {}  # rows of one product repeat their text: share it
-                values: list[str] = []
-                for start in range(0, data.shape[0], _CHUNK):
-                    for raw in _column(data[start : start + _CHUNK], key, self.path):
-                        text = _decode(raw)
-                        values.append(shared.setdefault(text, text))
+                values = [shared.setdefault(t, t) for t in iter_strings(data, key, self.path)]
             self._strings[key] = values
         return self._strings[key]
 

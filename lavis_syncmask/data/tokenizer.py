@@ -1,9 +1,6 @@
 """Offline tokenizers: train a WordPiece vocabulary from FashionGen text, and load a tokenizer
 by Hugging Face name (local cache only) or local path, failing at once when it is absent.
-
-Command line::
-
-    python -m lavis_syncmask.data.tokenizer --h5 data/fashiongen_256_256_train.h5 --out data/vocab
+The command-line tool is `python -m lavis_syncmask.cli.vocab` (`syncmask-vocab`).
 """
 
 from __future__ import annotations
@@ -16,9 +13,12 @@ from pathlib import Path
 from transformers import BertTokenizerFast
 
 from lavis_syncmask.common.paths import resolve_data_path
+from lavis_syncmask.data.formats import VOCAB_KEYS, iter_h5_texts
+
+__all__ = ["iter_h5_texts", "load_tokenizer", "resolve_tokenizer", "train_wordpiece"]
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-DEFAULT_TEXT_KEYS = ("input_name", "input_description")
+DEFAULT_TEXT_KEYS = VOCAB_KEYS  # kept as a public name
 
 
 def train_wordpiece(
@@ -41,21 +41,6 @@ def train_wordpiece(
     return out / "vocab.txt"
 
 
-def iter_h5_texts(h5_path: str | os.PathLike[str], keys: Iterable[str]) -> Iterator[str]:
-    """Yield the Latin-1 decoded strings of ``keys`` from a FashionGen h5, one product at a
-    time (rows of one product repeat its text, so consecutive duplicates are skipped)."""
-    import h5py
-
-    with h5py.File(h5_path, "r") as h5:
-        columns = [h5[key] for key in keys]
-        previous: tuple[bytes, ...] | None = None
-        for row in range(len(columns[0])):
-            values = tuple(bytes(col[row].reshape(-1)[0]) for col in columns)
-            if values != previous:
-                previous = values
-                yield " ".join(v.decode("latin-1") for v in values)
-
-
 def load_tokenizer(name_or_path: str | os.PathLike[str]) -> BertTokenizerFast:
     """A BERT tokenizer from a local folder / ``vocab.txt``, or a Hugging Face name that must
     already be in the local cache. Never touches the network."""
@@ -73,7 +58,7 @@ def load_tokenizer(name_or_path: str | os.PathLike[str]) -> BertTokenizerFast:
             f"tokenizer {str(name_or_path)!r} is neither a local path nor in the local Hugging "
             "Face cache, and nothing is downloaded. Set the config key `tokenizer` to a folder "
             "holding vocab.txt (the synthetic generator writes one next to its data), train one "
-            "with `python -m lavis_syncmask.data.tokenizer --h5 TRAIN.h5 --out DIR`, or copy "
+            "with `python -m lavis_syncmask.cli.vocab --h5 TRAIN.h5 --out DIR`, or copy "
             f"{name_or_path} into the Hugging Face cache on a machine with internet."
         ) from err
 
@@ -87,16 +72,7 @@ def resolve_tokenizer(name_or_path: str) -> BertTokenizerFast:
     return load_tokenizer(name_or_path)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--h5", required=True, help="FashionGen h5 file to read text from")
-    parser.add_argument("--out", required=True, help="folder to write vocab.txt into")
-    parser.add_argument("--vocab-size", type=int, default=4000)
-    parser.add_argument("--keys", nargs="+", default=list(DEFAULT_TEXT_KEYS))
-    args = parser.parse_args(argv)
-    vocab = train_wordpiece(iter_h5_texts(args.h5, args.keys), args.out, args.vocab_size)
-    print(f"wrote {vocab} ({sum(1 for _ in open(vocab, encoding='utf-8'))} tokens)")
+if __name__ == "__main__":  # the old entry point; the tool lives in cli/vocab.py
+    from lavis_syncmask.cli.vocab import main
 
-
-if __name__ == "__main__":
     main()

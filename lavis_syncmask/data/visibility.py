@@ -25,16 +25,10 @@ from typing import IO, Any
 import numpy as np
 
 from lavis_syncmask.data.fashiongen import TextFields, field_keys, field_offsets
+from lavis_syncmask.data.formats import SIDECAR_SUFFIX, sidecar_path
 from lavis_syncmask.common.paths import require_file, resolve_data_path
 
-SIDECAR_SUFFIX = "_visibility.jsonl"
 GRID = 16
-
-
-def sidecar_path(h5_path: str | os.PathLike[str]) -> Path:
-    """``data/x_train.h5`` -> ``data/x_train_visibility.jsonl``."""
-    h5 = Path(h5_path)
-    return h5.with_name(h5.stem + SIDECAR_SUFFIX)
 
 
 def resolve_sidecar(

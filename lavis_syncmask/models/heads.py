@@ -57,7 +57,7 @@ class HeadOutput(ModelOutput):
     logits: torch.Tensor | None = None
 
 
-def _head_config(cfg: Any) -> SyncMaskModelConfig:
+def head_config(cfg: Any) -> SyncMaskModelConfig:
     # A head's yaml names only what differs from the pretraining preset of the same size.
     preset = OmegaConf.load(SyncMaskFashion.default_config_path(cfg.get("model_type", "base")))
     return SyncMaskModelConfig.from_dict(OmegaConf.merge(preset.model, cfg), extra_keys=HEAD_KEYS)
@@ -126,7 +126,7 @@ class SyncMaskClassifier(_Head):
     def from_config(cls, cfg: Any) -> SyncMaskClassifier:
         if not cfg.get("num_classes"):
             raise ValueError("syncmask_fashion_cls needs `num_classes` (set by its task)")
-        config = _head_config(cfg)
+        config = head_config(cfg)
         model = cls(config, resolve_tokenizer(config.backbone.tokenizer), int(cfg.num_classes))
         return cls._finish(model, cfg)
 
@@ -160,7 +160,7 @@ class SyncMaskComposedRetrieval(_Head):
 
     @classmethod
     def from_config(cls, cfg: Any) -> SyncMaskComposedRetrieval:
-        config = _head_config(cfg)
+        config = head_config(cfg)
         return cls._finish(cls(config, resolve_tokenizer(config.backbone.tokenizer)), cfg)
 
     def query_features(self, images: torch.Tensor, texts: list[str]) -> torch.Tensor:

@@ -15,38 +15,22 @@ from typing import Literal
 import h5py
 import numpy as np
 
+from lavis_syncmask.data.formats import (
+    DESCRIPTION_KEY,
+    NAME_KEY,
+    STRING_KEYS,
+    sidecar_path,
+)
 from lavis_syncmask.synthetic.catalogue import Product
 from lavis_syncmask.synthetic.geometry import SIZE, ViewSpec
 from lavis_syncmask.synthetic.render import render_view
 
-TRAIN_FILE = "fashiongen_256_256_train.h5"
-VALIDATION_FILE = "fashiongen_256_256_validation.h5"
-SIDECAR_SUFFIX = "_visibility.jsonl"
 #: The text fields whose words the sidecar describes.
-SIDECAR_FIELDS = ("input_description", "input_name")
-STRING_KEYS = (
-    "input_description",
-    "input_name",
-    "input_category",
-    "input_subcategory",
-    "input_pose",
-    "input_brand",
-    "input_composition",
-    "input_concat_description",
-    "input_department",
-    "input_gender",
-    "input_season",
-)
+SIDECAR_FIELDS = (DESCRIPTION_KEY, NAME_KEY)
 _BLOCK = 32  # images rendered before one h5 write
 Compression = Literal["gzip", "lzf", "none"]
 
 ProductViews = tuple[Product, Sequence[ViewSpec]]
-
-
-def sidecar_path(h5_path: str | os.PathLike[str]) -> Path:
-    """``x/fashiongen_256_256_train.h5`` -> ``x/fashiongen_256_256_train_visibility.jsonl``."""
-    path = Path(h5_path)
-    return path.with_name(path.stem + SIDECAR_SUFFIX)
 
 
 def row_strings(product: Product, view: ViewSpec) -> dict[str, str]:

@@ -18,13 +18,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from lavis_syncmask.data.formats import TRAIN_FILE, VALIDATION_FILE
 from lavis_syncmask.synthetic.catalogue import Product, sample_products, sample_views
-from lavis_syncmask.synthetic.fashiongen_writer import (
-    TRAIN_FILE,
-    VALIDATION_FILE,
-    Compression,
-    write_fashiongen_split,
-)
+from lavis_syncmask.synthetic.fashiongen_writer import Compression, write_fashiongen_split
 from lavis_syncmask.synthetic.fashioniq_writer import ImageFormat, image_count, write_fashioniq
 from lavis_syncmask.synthetic.geometry import ViewSpec
 from lavis_syncmask.synthetic.subcategories import SUBCATEGORIES
@@ -137,8 +133,7 @@ def generate_catalogue(
 
 
 def _write_vocab(out: Path, vocab_size: int) -> Path:
-    from lavis_syncmask.data.tokenizer import DEFAULT_TEXT_KEYS, iter_h5_texts, train_wordpiece
+    from lavis_syncmask.data.formats import VOCAB_KEYS, iter_h5_texts
+    from lavis_syncmask.data.tokenizer import train_wordpiece
 
-    return train_wordpiece(
-        iter_h5_texts(out / TRAIN_FILE, DEFAULT_TEXT_KEYS), out / "vocab", vocab_size
-    )
+    return train_wordpiece(iter_h5_texts(out / TRAIN_FILE, VOCAB_KEYS), out / "vocab", vocab_size)

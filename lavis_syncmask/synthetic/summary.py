@@ -15,9 +15,14 @@ from typing import Any
 import h5py
 import numpy as np
 
-from lavis_syncmask.synthetic.fashiongen_writer import (
+from lavis_syncmask.data.formats import (
+    CATEGORY_KEY,
+    DESCRIPTION_KEY,
+    PRODUCT_KEY,
+    SUBCATEGORY_KEY,
     TRAIN_FILE,
     VALIDATION_FILE,
+    iter_strings,
     sidecar_path,
 )
 from lavis_syncmask.synthetic.fashioniq_writer import FASHIONIQ_CATEGORIES, FASHIONIQ_SPLITS
@@ -36,13 +41,13 @@ def _runs(product_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _split_summary(h5_path: Path) -> tuple[dict[str, Any], set[str], set[str]]:
     with h5py.File(h5_path, "r") as h5:
-        ids = h5["input_productID"][:, 0].astype(np.int64)
-        descriptions = h5["input_description"][:, 0]
-        categories = {bytes(v).decode("latin-1") for v in h5["input_category"][:, 0]}
-        subcategories = {bytes(v).decode("latin-1") for v in h5["input_subcategory"][:, 0]}
+        ids = h5[PRODUCT_KEY][:, 0].astype(np.int64)
+        descriptions = list(iter_strings(h5[DESCRIPTION_KEY], DESCRIPTION_KEY, h5_path))
+        categories = set(iter_strings(h5[CATEGORY_KEY], CATEGORY_KEY, h5_path))
+        subcategories = set(iter_strings(h5[SUBCATEGORY_KEY], SUBCATEGORY_KEY, h5_path))
     starts, lengths = _runs(ids)
-    shared = Counter(bytes(descriptions[s]) for s in starts)
-    duplicates = sum(1 for s in starts if shared[bytes(descriptions[s])] > 1)
+    shared = Counter(descriptions[s] for s in starts)
+    duplicates = sum(1 for s in starts if shared[descriptions[s]] > 1)
     views = Counter(int(n) for n in lengths)
     return (
         {
