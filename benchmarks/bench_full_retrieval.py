@@ -48,9 +48,10 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lavis_syncmask.evaluation import batched_pair_scores, bidirectional_recalls, full_retrieval  # noqa: E402
+from lavis_syncmask.evaluation.recall import RETRIEVAL_KS  # noqa: E402
 
 PairScorer = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-KS = (1, 5, 10)
+KS = RETRIEVAL_KS
 
 
 @dataclass

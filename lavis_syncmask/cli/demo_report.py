@@ -6,13 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from lavis_syncmask.evaluation.recall import RETRIEVAL_KEYS
+
 TERMS = ("loss", "loss_itc", "loss_itm", "loss_mlm", "loss_mim")
 SYNC_KEYS = (
     ("word_sync_precision", "word_visible_share"),
     ("patch_sync_precision", "patch_described_share"),
     ("attention_mass_covered", None),
 )
-RECALL_KEYS = ("i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10", "r_mean")
+RECALL_KEYS = RETRIEVAL_KEYS
 
 
 def _epoch_value(row: dict[str, Any], term: str) -> float | None:

@@ -22,14 +22,13 @@ from torch.utils.data import Dataset
 from torch.utils.data.dataloader import default_collate
 
 from lavis_syncmask.data.processors import process_text
-from lavis_syncmask.evaluation.tgir import build_gallery
+from lavis_syncmask.evaluation.tgir import GALLERIES, GalleryConvention, build_gallery
 from lavis_syncmask.common.paths import require_file
 
 PathLike = str | os.PathLike[str]
 Category = Literal["dress", "shirt", "toptee"]
 CATEGORIES: tuple[str, ...] = get_args(Category)
 Split = Literal["train", "val", "test"]
-GalleryConvention = Literal["original", "val_union"]
 IMAGE_SUFFIXES = (".png", ".jpg")
 
 
@@ -102,7 +101,7 @@ class FashionIQ:
     def gallery(self, category: Category, convention: GalleryConvention) -> list[str]:
         """The val gallery ASINs of ``category``: ``original`` = every ASIN of the val split
         file; ``val_union`` = the val triplets' reference and target ASINs."""
-        _check(convention, get_args(GalleryConvention), "gallery")
+        _check(convention, GALLERIES, "gallery")
         if convention == "original":
             return build_gallery(self.split_ids(category, "val"), [], convention)
         return build_gallery([], self.triplets(category, "val"), convention)

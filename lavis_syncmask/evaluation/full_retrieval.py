@@ -17,13 +17,14 @@ import torch
 from torch import Tensor
 
 from lavis_syncmask.evaluation.recall import (
+    RETRIEVAL_KS,
     batched_pair_scores,
     bidirectional_recalls,
     rank_of_first_hit,
 )
 
 PairScorer = Callable[[Tensor, Tensor], Tensor]
-KS = (1, 5, 10)
+KS = RETRIEVAL_KS
 
 
 def _check_feats(query_feats: Tensor, gallery_feats: Tensor) -> None:

@@ -13,6 +13,16 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import Tensor
 
+#: FashionGen image-text retrieval cut-offs (both protocols, as ALBEF / FashionViL report).
+RETRIEVAL_KS: tuple[int, ...] = (1, 5, 10)
+#: FashionIQ text-guided image retrieval cut-offs.
+TGIR_KS: tuple[int, ...] = (10, 50)
+#: The keys `bidirectional_recalls` writes for `RETRIEVAL_KS`, plus their mean.
+RETRIEVAL_KEYS: tuple[str, ...] = (
+    *(f"{d}_r{k}" for d in ("i2t", "t2i") for k in RETRIEVAL_KS),
+    "r_mean",
+)
+
 
 def rank_of_first_hit(scores: Tensor, hits: Tensor) -> Tensor:
     """0-based rank of the best-ranked hit of each query.
@@ -47,7 +57,7 @@ def rank_of_first_hit(scores: Tensor, hits: Tensor) -> Tensor:
     return ((scores >= best_hit) & ~hits).sum(dim=1)
 
 
-def recall_at_k(ranks: Tensor, ks: Iterable[int] = (1, 5, 10)) -> dict[str, float]:
+def recall_at_k(ranks: Tensor, ks: Iterable[int] = RETRIEVAL_KS) -> dict[str, float]:
     """Recall@K in percent from `(Q,)` 0-based ranks: keys `r{K}`, e.g. `{"r1": 50.0, ...}`.
 
     Example:
@@ -94,7 +104,7 @@ def batched_pair_scores(
 
 
 def bidirectional_recalls(
-    i2t_ranks: Tensor, t2i_ranks: Tensor, ks: Iterable[int] = (1, 5, 10)
+    i2t_ranks: Tensor, t2i_ranks: Tensor, ks: Iterable[int] = RETRIEVAL_KS
 ) -> dict[str, float]:
     """The LAVIS-style retrieval summary from `(Q1,)` image-to-text and `(Q2,)` text-to-image
     ranks: `i2t_r{K}`, `i2t_r_mean`, `t2i_r{K}`, `t2i_r_mean` and `r_mean` (mean of the two

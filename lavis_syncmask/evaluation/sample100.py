@@ -20,13 +20,14 @@ import torch
 from torch import Tensor
 
 from lavis_syncmask.evaluation.recall import (
+    RETRIEVAL_KS,
     batched_pair_scores,
     bidirectional_recalls,
     rank_of_first_hit,
 )
 
 SampleScorer = Callable[[Tensor, Tensor], Tensor]
-KS = (1, 5, 10)
+KS = RETRIEVAL_KS
 
 
 @dataclass(frozen=True)

@@ -7,15 +7,15 @@ number without its gallery is not comparable).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor
 
-from lavis_syncmask.evaluation.recall import rank_of_first_hit, recall_at_k
+from lavis_syncmask.evaluation.recall import TGIR_KS, rank_of_first_hit, recall_at_k
 
 GalleryConvention = Literal["original", "val_union"]
-GALLERIES: tuple[str, ...] = ("original", "val_union")
+GALLERIES: tuple[str, ...] = get_args(GalleryConvention)
 
 
 def build_gallery(
@@ -72,7 +72,7 @@ def tgir_recall(
     gallery_feats: Tensor,
     target_index: Tensor,
     reference_index: Tensor | None,
-    ks: Iterable[int] = (10, 50),
+    ks: Iterable[int] = TGIR_KS,
     *,
     exclude_reference: bool,
     chunk_size: int = 1024,
