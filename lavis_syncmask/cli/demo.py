@@ -18,9 +18,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from lavis_syncmask.common.paths import PACKAGE_DIR
-
-PROJECTS = PACKAGE_DIR.parent / "projects" / "syncmask"
+from lavis_syncmask.common.paths import RECIPE_DIR
 
 
 def ensure_catalogue(data_dir: Path, products: int, val_products: int, seed: int) -> None:
@@ -63,7 +61,7 @@ def sync_precision(checkpoint: Path, data_dir: Path, batches: int = 8) -> dict[s
     from lavis_syncmask.models.diagnostics import compare_masking
     from lavis_syncmask.tasks.pretrain import RunningMeans
 
-    cfg = OmegaConf.load(PROJECTS / "pretrain_tiny.yaml")
+    cfg = OmegaConf.load(RECIPE_DIR / "pretrain_tiny.yaml")
     model_cfg = OmegaConf.merge(
         OmegaConf.load(
             registry.get_model_class("syncmask_fashion").default_config_path("tiny")
@@ -120,12 +118,12 @@ def main(argv: list[str] | None = None) -> None:
     options = [f"run.output_dir={out / 'pretrain'}", f"model.tokenizer={data_dir / 'vocab'}"]
     if args.epochs:
         options.append(f"run.max_epoch={args.epochs}")
-    train.main(["--cfg-path", str(PROJECTS / "pretrain_tiny.yaml"), "--options", *options])
+    train.main(["--cfg-path", str(RECIPE_DIR / "pretrain_tiny.yaml"), "--options", *options])
     checkpoint = latest_checkpoint(out / "pretrain")
     evaluate.main(
         [
             "--cfg-path",
-            str(PROJECTS / "retrieval_tiny.yaml"),
+            str(RECIPE_DIR / "retrieval_tiny.yaml"),
             "--options",
             f"model.finetuned={checkpoint}",
             "model.load_finetuned=True",

@@ -11,6 +11,8 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 CONFIG_DIR = PACKAGE_DIR / "configs"
+#: Run recipes that ship in the wheel (the demo's); `projects/syncmask/` links to them.
+RECIPE_DIR = CONFIG_DIR / "recipes"
 
 #: Environment variable naming the folder that relative data paths in configs are joined to.
 DATA_ROOT_ENV = "SYNCMASK_DATA_ROOT"
