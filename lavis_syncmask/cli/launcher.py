@@ -102,13 +102,13 @@ def load_config(args: argparse.Namespace) -> Any:
     keys checked (an `--options` key may add a section too)."""
     from lavis.common.config import Config
 
-    from lavis_syncmask.common.keys import check_sections
+    from lavis_syncmask.common.keys import MERGED_SECTIONS, check_sections
 
     if not Path(args.cfg_path).is_file():
         raise FileNotFoundError(f"--cfg-path: no config file at {args.cfg_path}")
     check_raw_config(args.cfg_path)
     cfg = Config(args)
-    check_sections(cfg.config, where=f"{args.cfg_path} with --options")
+    check_sections(cfg.config, f"{args.cfg_path} with --options", MERGED_SECTIONS)
     RunSettings.from_run_cfg(cfg.run_cfg)  # fail before anything starts
     return cfg
 

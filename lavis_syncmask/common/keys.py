@@ -9,12 +9,16 @@ from typing import Any
 
 #: Top-level sections of a run config (LAVIS's `Config` keeps only these three).
 SECTIONS: tuple[str, ...] = ("model", "datasets", "run")
+#: What LAVIS's `Config` adds to them: the model default yaml's `preprocess` block.
+MERGED_SECTIONS: tuple[str, ...] = (*SECTIONS, "preprocess")
 
 
-def check_sections(config: Mapping[str, Any], where: str = "the config") -> None:
-    """Fail on a top-level section other than run / model / datasets (e.g. a `runn:` typo),
-    and on a missing one."""
-    reject_unknown("", dict(config), SECTIONS, where=where)
+def check_sections(
+    config: Mapping[str, Any], where: str = "the config", valid: Iterable[str] = SECTIONS
+) -> None:
+    """Fail on a top-level section not in `valid` (e.g. a `runn:` typo), and on a missing
+    run / model / datasets."""
+    reject_unknown("", dict(config), valid, where=where)
     missing = [name for name in SECTIONS if config.get(name) is None]
     if missing:
         raise ValueError(f"{where} has no {', '.join(f'`{m}:`' for m in missing)} section")
