@@ -92,3 +92,20 @@ def test_every_recipe_passes_the_launcher_checks(recipe: Path) -> None:
     import_modules([])  # LAVIS merges the model yaml's `preprocess:` block: still accepted
     cfg = load_config(argparse.Namespace(cfg_path=str(recipe), options=[]))
     assert "preprocess" in cfg.config and cfg.run_cfg.task.startswith("syncmask_")
+
+
+def test_sampler_knobs_are_type_checked_against_the_sampler() -> None:
+    from lavis_syncmask.sampling.batch_sampler import SemiHardBatchSampler
+
+    def check(**knobs: object) -> None:
+        read(batch_sampler="semi_hard", sampler=knobs).sampler_settings.checked_for(
+            SemiHardBatchSampler
+        )
+
+    check(group_size=4, sim_upper=0.85, anchor_scope="any")
+    with pytest.raises(ValueError, match="run.sampler.group_size must be an int, got 4.5"):
+        check(group_size=4.5)
+    with pytest.raises(ValueError, match=r"run.sampler.anchor_scope must be one of \['group'"):
+        check(anchor_scope="all")
+    with pytest.raises(ValueError, match=r"unknown run.sampler keys \['size'\]"):
+        check(size=4)

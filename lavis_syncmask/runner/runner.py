@@ -55,7 +55,6 @@ from lavis_syncmask.runner.loaders import (
 )
 from lavis_syncmask.runner.loop import LoopSettings, epoch_seed, seed_everything, train_one_epoch
 from lavis_syncmask.runner.settings import RunSettings
-from lavis_syncmask.sampling.settings import SAMPLER_KNOBS, sampler_knobs
 
 logger = logging.getLogger(__name__)
 
@@ -82,9 +81,8 @@ class RunnerSyncMask(RunnerBase):
     def __init__(self, cfg: Any, task: Any, model: Any, datasets: dict, job_id: str) -> None:
         # Fail before any output exists when the config is wrong.
         self.settings = RunSettings.from_run_cfg(cfg.run_cfg)
-        wants_sampler = self.settings.batch_sampler is not None
-        knobs = sampler_knobs(self.batch_sampler_class()) if wants_sampler else SAMPLER_KNOBS
-        self.sampler_settings = self.settings.sampler_settings.checked(knobs)
+        sampler_cls = self.batch_sampler_class() if self.settings.batch_sampler else None
+        self.sampler_settings = self.settings.sampler_settings.checked_for(sampler_cls)
         if self.settings.distributed and not is_dist():
             raise ValueError(
                 "run.distributed is true but no process group is initialised; launch with "

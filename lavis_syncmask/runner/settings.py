@@ -14,7 +14,6 @@ accepted so a LAVIS task or runner still works through this plugin's launcher. `
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from typing import Any, Literal
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from lavis_syncmask.common.keys import reject_unknown
+from lavis_syncmask.common.keys import coerce, reject_unknown
 from lavis_syncmask.runner.loop import LoopSettings
 from lavis_syncmask.sampling.settings import SamplerMode, SamplerSettings
 
@@ -159,69 +158,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (DictConfig, ListConfig)):
         return OmegaConf.to_container(value, resolve=True)
     return value
-
-
-def _describe(kind: str, key: str, value: Any) -> ValueError:
-    return ValueError(f"{key} must be {kind}, got {value!r}")
-
-
-def coerce(key: str, value: Any, hint: Any) -> Any:
-    """`value` checked against the type `hint` (the subset RunSettings uses); YAML's `1e-4`
-    (a string for YAML 1.1) is accepted as a float. Raises ValueError naming `key`."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        errors = []
-        for option in inner:  # the first type that takes the value
-            try:
-                return coerce(key, value, option)
-            except ValueError as error:
-                errors.append(error)
-        raise errors[0] if len(errors) == 1 else ValueError(f"{key}: bad value {value!r}")
-    if origin is Literal:
-        # Strict on type: `0 == False`, yet amp: 0 is not amp: false.
-        if any(type(value) is type(a) and value == a for a in args):
-            return value
-        if value is True and False in args:  # e.g. amp: true, mapped by the caller
-            return value
-        raise ValueError(f"{key} must be one of {list(args)}, got {value!r}")
-    if hint is Any:
-        return value
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise _describe("true or false", key, value)
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise _describe("an int", key, value)
-    if hint is float:
-        return _float(key, value)
-    if hint is str:
-        if isinstance(value, str):
-            return value
-        raise _describe("a string", key, value)
-    if origin is tuple:
-        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-            raise _describe("a list", key, value)
-        return tuple(coerce(f"{key}[{i}]", item, args[0]) for i, item in enumerate(value))
-    if origin in (Mapping, dict) or hint in (Mapping, dict):
-        if not isinstance(value, dict):
-            raise _describe("a mapping", key, value)
-        return value
-    raise TypeError(f"{key}: no check for type {hint!r}")  # a RunSettings field without support
-
-
-def _float(key: str, value: Any) -> float:
-    if isinstance(value, bool):
-        raise _describe("a number", key, value)
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    raise _describe("a number", key, value)

@@ -4,9 +4,12 @@ runner that reads `run.batch_sampler` / `run.sampler` (method.md section 4, [our
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
+
+from lavis_syncmask.common.keys import coerce
 
 __all__ = [
     "RUNNER_SET",
@@ -15,6 +18,7 @@ __all__ = [
     "SIM_UPPER",
     "SamplerMode",
     "SamplerSettings",
+    "knob_types",
     "sampler_knobs",
 ]
 
@@ -45,12 +49,25 @@ class SamplerSettings:
                 f"{list(SAMPLER_MODES)} or null"
             )
 
-    def checked(self, valid_knobs: Sequence[str] = SAMPLER_KNOBS) -> SamplerSettings:
-        """Self, once every `run.sampler` key is one of `valid_knobs` (else ValueError)."""
+    def checked(
+        self, valid_knobs: Sequence[str] = SAMPLER_KNOBS, types: Mapping[str, Any] | None = None
+    ) -> SamplerSettings:
+        """Self, once every `run.sampler` key is one of `valid_knobs` and, where `types` has
+        its annotation, a value of that type (else ValueError naming the key)."""
         unknown = sorted(set(self.knobs) - set(valid_knobs))
         if unknown:
             raise ValueError(f"unknown run.sampler keys {unknown}; valid keys: {list(valid_knobs)}")
+        for name, value in self.knobs.items():
+            if name in (types or {}):
+                coerce(f"run.sampler.{name}", value, types[name])
         return self
+
+    def checked_for(self, sampler_cls: type | None) -> SamplerSettings:
+        """`checked` against the keyword arguments and annotations of the sampler class the
+        runner builds (None: no batch sampler, so only the documented knobs)."""
+        if sampler_cls is None:
+            return self.checked()
+        return self.checked(sampler_knobs(sampler_cls), knob_types(sampler_cls))
 
 
 def sampler_knobs(sampler_cls: Callable[..., Any]) -> tuple[str, ...]:
@@ -58,3 +75,9 @@ def sampler_knobs(sampler_cls: Callable[..., Any]) -> tuple[str, ...]:
     params = inspect.signature(sampler_cls).parameters.values()
     names = [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
     return tuple(name for name in names if name not in RUNNER_SET)
+
+
+def knob_types(sampler_cls: type) -> dict[str, Any]:
+    """The annotated types of `sampler_cls`'s constructor arguments (empty when it has none)."""
+    hints = typing.get_type_hints(sampler_cls.__init__)
+    return {name: hint for name, hint in hints.items() if name != "return"}
