@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from lavis_syncmask.common.keys import reject_unknown
 from lavis_syncmask.sampling.settings import SIM_UPPER
 
 # Keys LAVIS itself puts into every model config; they are not architecture settings.
@@ -100,12 +101,8 @@ class SyncMaskModelConfig:
         values = {k: v for k, v in dict(cfg).items() if k not in LAVIS_KEYS | extra_keys}
         if "mask_strategy" in values:  # the name the issues use for `strategy`
             values["strategy"] = values.pop("mask_strategy")
-        unknown = sorted(set(values) - cls.valid_keys())
-        if unknown:
-            raise ValueError(
-                f"unknown syncmask_fashion config keys {unknown}; valid keys: "
-                f"{sorted(cls.valid_keys())}"
-            )
+        valid = cls.valid_keys() | extra_keys
+        reject_unknown("model", values, valid, where="the syncmask_fashion model config")
         masking_names = {f.name for f in dataclasses.fields(MaskingConfig)}
         masking = {k: v for k, v in values.items() if k in masking_names}
         layers = values.get("sync_layers")
