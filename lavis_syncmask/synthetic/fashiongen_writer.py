@@ -15,15 +15,13 @@ from typing import Literal
 import h5py
 import numpy as np
 
+from lavis_syncmask.data.visibility import SIDECAR_FIELDS, fingerprint_header, sidecar_path
 from lavis_syncmask.synthetic.catalogue import Product
 from lavis_syncmask.synthetic.geometry import SIZE, ViewSpec
 from lavis_syncmask.synthetic.render import render_view
 
 TRAIN_FILE = "fashiongen_256_256_train.h5"
 VALIDATION_FILE = "fashiongen_256_256_validation.h5"
-SIDECAR_SUFFIX = "_visibility.jsonl"
-#: The text fields whose words the sidecar describes.
-SIDECAR_FIELDS = ("input_description", "input_name")
 STRING_KEYS = (
     "input_description",
     "input_name",
@@ -41,12 +39,6 @@ _BLOCK = 32  # images rendered before one h5 write
 Compression = Literal["gzip", "lzf", "none"]
 
 ProductViews = tuple[Product, Sequence[ViewSpec]]
-
-
-def sidecar_path(h5_path: str | os.PathLike[str]) -> Path:
-    """``x/fashiongen_256_256_train.h5`` -> ``x/fashiongen_256_256_train_visibility.jsonl``."""
-    path = Path(h5_path)
-    return path.with_name(path.stem + SIDECAR_SUFFIX)
 
 
 def row_strings(product: Product, view: ViewSpec) -> dict[str, str]:
@@ -133,6 +125,8 @@ def write_fashiongen_split(
     ):
         for key, data in metadata.items():
             h5.create_dataset(key, data=data, track_times=False)
+        texts = {key: [v.decode("latin-1") for v in metadata[key][:, 0]] for key in SIDECAR_FIELDS}
+        side.write(fingerprint_header(texts) + "\n")
         images = h5.create_dataset(
             "input_image",
             shape=(n, SIZE, SIZE, 3),
