@@ -23,7 +23,12 @@ from lavis.tasks.retrieval import RetrievalTask
 from torch.utils.data import DataLoader
 
 import lavis_syncmask.data.fashiongen as fashiongen_module
-from lavis_syncmask.data.fashiongen import FashionGenH5, FashionGenKeyError, row_text
+from lavis_syncmask.data.fashiongen import (
+    FashionGenFileError,
+    FashionGenH5,
+    FashionGenKeyError,
+    row_text,
+)
 from lavis_syncmask.data.fashiongen_datasets import (
     FashionGenPretrainDataset,
     FashionGenRetrievalDataset,
@@ -418,3 +423,15 @@ def test_sidecar_of_another_h5_version_is_refused(tmp_path: Path, h5_path: Path)
         FashionGenPretrainDataset(other)
     # The matching sidecar still loads.
     assert FashionGenPretrainDataset(h5_path).sidecar is not None
+
+
+@pytest.mark.parametrize("keep", [0, 0.5])
+def test_empty_or_truncated_h5_names_the_file(tmp_path: Path, h5_path: Path, keep: float) -> None:
+    """h5py's own OSError for these names no file."""
+    data = h5_path.read_bytes()
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(FashionGenFileError, match=r"cut\.h5 \(config key `h5_path`, \d+ bytes\)"):
+        dataset = FashionGenPretrainDataset(cut, sidecar=None)
+        for row in range(len(dataset)):  # a cut that keeps the metadata fails on an image
+            dataset[row]
