@@ -110,6 +110,7 @@ def prepare(args: argparse.Namespace, configure: Callable[[Any], None] | None = 
     from lavis.common.logger import setup_logger
 
     from lavis_syncmask.common.distributed import apply_to_run_config, get_rank, init_distributed
+    from lavis_syncmask.data.tokenizer import locate_tokenizer
     from lavis_syncmask.runner.loop import seed_everything
 
     cfg = load_config(args)
@@ -121,6 +122,7 @@ def prepare(args: argparse.Namespace, configure: Callable[[Any], None] | None = 
     job_id = resolve_job_id(args.job_id)
     if configure is not None:
         configure(cfg)
+    locate_tokenizer(cfg.config)  # `datasets.<b>.data_root` alone locates a relative vocab
     cfg.pretty_print()
     task = tasks.setup_task(cfg)
     datasets = task.build_datasets(cfg)
