@@ -20,9 +20,17 @@ from typing import Any, Literal
 
 import torch
 from lavis.datasets.datasets.dataloader_utils import PrefetchLoader
-from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSampler, IterableDataset
+from torch.utils.data import (
+    BatchSampler,
+    ConcatDataset,
+    DataLoader,
+    Dataset,
+    DistributedSampler,
+    IterableDataset,
+)
 
 from lavis_syncmask.common.distributed import broadcast_tensor
+from lavis_syncmask.runner.resume import SkippableBatchSampler
 
 SamplerMode = Literal["semi_hard", "grouped", "random"]
 SAMPLER_MODES: tuple[str, ...] = ("semi_hard", "grouped", "random")
@@ -148,15 +156,15 @@ def build_loader(
             )
         return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
     common = {"num_workers": num_workers, "collate_fn": collate_fn, "pin_memory": on_cuda}
-    if is_train and batch_sampler is not None:
-        loader = DataLoader(dataset, batch_sampler=batch_sampler, **common)
-    elif is_train:
-        sampler = DistributedSampler(
-            dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed
-        )
-        loader = DataLoader(
-            dataset, batch_size=batch_size, sampler=sampler, drop_last=True, **common
-        )
+    if is_train:
+        if batch_sampler is None:
+            sampler = DistributedSampler(
+                dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed
+            )
+            # What DataLoader(batch_size=..., sampler=..., drop_last=True) builds inside.
+            batch_sampler = BatchSampler(sampler, batch_size, drop_last=True)
+        # Skippable, so a mid-epoch resume starts at its batch without loading the others.
+        loader = DataLoader(dataset, batch_sampler=SkippableBatchSampler(batch_sampler), **common)
     else:
         sampler = None
         if distributed_eval and num_replicas > 1:
@@ -173,6 +181,14 @@ def base_loader(loader: Any) -> Any:
     return loader.loader if isinstance(loader, PrefetchLoader) else loader
 
 
+def skip_batches(loader: Any, batches: int) -> None:
+    """Make the train loader's next pass start after its first `batches` batches."""
+    inner = base_loader(loader).batch_sampler
+    if not isinstance(inner, SkippableBatchSampler):
+        raise TypeError(f"the train loader's batch sampler {type(inner).__name__} cannot skip")
+    inner.skip_next(batches)
+
+
 def set_loader_epoch(loader: Any, epoch: int) -> None:
     """Tell the loader's batch sampler, else its sampler, which epoch starts (if they care)."""
     inner = base_loader(loader)
@@ -183,14 +199,17 @@ def set_loader_epoch(loader: Any, epoch: int) -> None:
 
 
 @torch.no_grad()
-def refresh_sampler_similarity(sampler: Any, model: Any, epoch: int, texts: list[str]) -> bool:
+def refresh_sampler_similarity(
+    sampler: Any, model: Any, epoch: int, texts: list[str]
+) -> torch.Tensor | None:
     """Re-embed the catalogue's texts with the current model when the sampler asks for it.
 
     The embeddings `(N, D)` come from `model.sampler_text_embeddings(texts)` and are broadcast
-    from rank 0 so every rank's sampler shards the same batches. Returns whether it refreshed.
+    from rank 0 so every rank's sampler shards the same batches. Returns them (on the CPU),
+    or None when nothing was refreshed.
     """
     if not sampler.needs_refresh(epoch):
-        return False
+        return None
     embed = getattr(model, "sampler_text_embeddings", None)
     if embed is None:
         logger.warning(
@@ -199,7 +218,7 @@ def refresh_sampler_similarity(sampler: Any, model: Any, epoch: int, texts: list
             epoch,
             type(model).__name__,
         )
-        return False
+        return None
     was_training = model.training
     model.eval()
     try:
@@ -211,4 +230,4 @@ def refresh_sampler_similarity(sampler: Any, model: Any, epoch: int, texts: list
     logger.info(
         "epoch %d: refreshed batch-sampler similarities (%s)", epoch, tuple(embeddings.shape)
     )
-    return True
+    return embeddings

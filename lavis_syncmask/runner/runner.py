@@ -33,8 +33,11 @@ from omegaconf import OmegaConf
 from torch.nn.parallel import DistributedDataParallel
 
 from lavis_syncmask.common.checkpoint import (
+    checkpoint_name,
     load_checkpoint,
     load_model_weights,
+    prune_checkpoints,
+    remove_stale_partials,
     restore_training_state,
     save_checkpoint,
 )
@@ -46,6 +49,7 @@ from lavis_syncmask.common.distributed import (
     is_dist,
     is_main_process,
 )
+from lavis_syncmask.runner.checkpointing import StepHook, stopped_by_signal
 from lavis_syncmask.runner.loaders import (
     SAMPLER_KNOBS,
     build_batch_sampler,
@@ -55,8 +59,19 @@ from lavis_syncmask.runner.loaders import (
     sampler_metadata,
     sampler_settings,
     set_loader_epoch,
+    skip_batches,
 )
 from lavis_syncmask.runner.loop import LoopSettings, epoch_seed, seed_everything, train_one_epoch
+from lavis_syncmask.runner.resume import (
+    EpochProgress,
+    any_rank,
+    capture_rng,
+    gather_ranks,
+    load_task_state,
+    reliability_settings,
+    task_state,
+)
+from lavis_syncmask.runner.signals import StopRequests
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +80,7 @@ CONFIG_FILE = "config.yaml"
 
 
 def epoch_checkpoint_name(epoch: int) -> str:
-    return f"checkpoint_{epoch}.pth"
+    return checkpoint_name(epoch)
 
 
 def _jsonable(value: Any) -> Any:
@@ -97,6 +112,11 @@ class RunnerSyncMask(RunnerBase):
         self.best_checkpoint: str | None = None
         self._batch_sampler: Any | None = None
         self._sampler_texts: list[str] = []
+        self.reliability = reliability_settings(run_cfg)
+        self._stop = StopRequests()
+        # A mid-epoch checkpoint's state ({"ranks": [...], "sampler_embeddings"}), until used.
+        self._resume: dict[str, Any] | None = None
+        self._sampler_embeddings: torch.Tensor | None = None
         super().__init__(cfg, task, model, datasets, job_id)
         if bool(run_cfg.get("amp", False)) and self.device.type != "cuda":
             logger.warning("run.amp is set but the device is %s: AMP stays off", self.device)
@@ -176,6 +196,7 @@ class RunnerSyncMask(RunnerBase):
             registry.register_path(name, str(path))
         self.output_dir, self.result_dir = output_dir, result_dir
         if is_main_process():
+            remove_stale_partials(output_dir)  # left by a process killed mid-write
             (output_dir / CONFIG_FILE).write_text(self.config_yaml(), encoding="utf-8")
 
     def config_yaml(self) -> str:
@@ -254,15 +275,18 @@ class RunnerSyncMask(RunnerBase):
         if not self.evaluate_only and self.resume_ckpt_path:
             self._load_checkpoint(self.resume_ckpt_path)
         last_epoch = self.start_epoch - 1
-        for epoch in range(self.start_epoch, self.max_epoch):
-            if not self.evaluate_only:
-                self.log_stats(self.train_epoch(epoch), "train")
-            self._validate(epoch)
-            if self.evaluate_only:
-                break
-            self._save_checkpoint(epoch, is_best=False)
-            barrier()  # no rank may read a checkpoint before rank 0 has written it
-            last_epoch = epoch
+        with self._stop:  # SIGTERM / SIGINT: checkpoint, then TrainingStopped
+            for epoch in range(self.start_epoch, self.max_epoch):
+                if not self.evaluate_only:
+                    self.log_stats(self.train_epoch(epoch), "train")
+                self._validate(epoch)
+                if self.evaluate_only:
+                    break
+                self._save_checkpoint(epoch, is_best=False)
+                barrier()  # no rank may read a checkpoint before rank 0 has written it
+                last_epoch = epoch
+                if any_rank(self._stop.signum is not None):
+                    raise stopped_by_signal(self._stop, self.output_dir / checkpoint_name(epoch))
         test_epoch: Any = "best" if self.best_epoch is not None else last_epoch
         self.evaluate(cur_epoch=test_epoch, skip_reload=self.evaluate_only)
         elapsed = datetime.timedelta(seconds=int(time.time() - start))
@@ -270,7 +294,14 @@ class RunnerSyncMask(RunnerBase):
 
     def train_epoch(self, epoch: int) -> dict[str, Any]:
         loader = self.train_loader
-        self._start_epoch(loader, epoch)
+        progress = self._start_epoch(loader, epoch)
+        hook = StepHook(
+            self.reliability,
+            self._stop,
+            self._save_progress,
+            len(loader),
+            0 if progress is None else progress.iteration,
+        )
         stats: dict[str, Any] = train_one_epoch(
             task=self.task,
             model=self.model,
@@ -281,7 +312,12 @@ class RunnerSyncMask(RunnerBase):
             device=self.device,
             epoch=epoch,
             settings=self.loop_settings,
+            progress=progress,
+            after_step=hook,
         )
+        if stats.get("stopped"):
+            self.log_stats(stats, "train")
+            raise stopped_by_signal(self._stop, hook.checkpoint)
         stats.update(self._task_epoch_stats(epoch))
         if self._batch_sampler is not None:
             sampler_stats = self._batch_sampler.epoch_statistics()
@@ -289,15 +325,46 @@ class RunnerSyncMask(RunnerBase):
         logger.info("epoch %d train stats: %s", epoch, json.dumps(stats, default=_jsonable))
         return stats
 
-    def _start_epoch(self, loader: Any, epoch: int) -> None:
+    def _start_epoch(self, loader: Any, epoch: int) -> EpochProgress | None:
+        """Epoch set-up; returns the progress to resume from when a mid-epoch checkpoint of
+        this epoch was loaded (its batches are then skipped, its state restored)."""
+        resume, self._resume = self._resume, None
         set_loader_epoch(loader, epoch)
         if self._batch_sampler is not None:
-            model = self.unwrap_dist_model(self.model)
-            refresh_sampler_similarity(self._batch_sampler, model, epoch, self._sampler_texts)
+            self._refresh_sampler(epoch, resume)
         hook = getattr(self.task, "before_train_epoch", None)
         if callable(hook):
             hook(epoch)
         seed_everything(epoch_seed(self.seed, get_rank(), epoch))
+        if resume is None:
+            return None
+        ranks = resume["ranks"]
+        if len(ranks) != get_world_size():
+            raise ValueError(
+                f"run.resume_ckpt_path: a mid-epoch checkpoint of {len(ranks)} process(es) "
+                f"cannot resume exactly with {get_world_size()}; resume from an epoch checkpoint"
+            )
+        progress = EpochProgress.from_state(dict(ranks[get_rank()]))
+        load_task_state(self.task, progress.task)
+        skip_batches(loader, progress.iteration)
+        logger.info("epoch %d resumes at iteration %d", epoch, progress.iteration)
+        return progress
+
+    def _refresh_sampler(self, epoch: int, resume: dict[str, Any] | None) -> None:
+        saved = None if resume is None else resume.get("sampler_embeddings")
+        if saved is not None:
+            # Mid-epoch: the batches were drawn with the epoch-start embeddings, not today's.
+            self._batch_sampler.refresh_similarity(saved)
+            self._sampler_embeddings = saved
+            return
+        if resume is not None:
+            return  # not refreshed before the interruption: TF-IDF, as the sampler starts
+        model = self.unwrap_dist_model(self.model)
+        embeddings = refresh_sampler_similarity(
+            self._batch_sampler, model, epoch, self._sampler_texts
+        )
+        if embeddings is not None:
+            self._sampler_embeddings = embeddings
 
     def _task_epoch_stats(self, epoch: int) -> dict[str, Any]:
         after = getattr(self.task, "after_train_epoch", None)
@@ -362,11 +429,24 @@ class RunnerSyncMask(RunnerBase):
         return logs
 
     # ------------------------------------------------------------------ checkpoints
-    def _save_checkpoint(self, cur_epoch: int, is_best: bool = False) -> None:
+    def _save_progress(self, progress: EpochProgress) -> Path | None:
+        """A mid-epoch checkpoint at `progress` (every rank's RNG and running sums with it);
+        returns its path (on the main process)."""
+        progress.rng, progress.task = capture_rng(), task_state(self.task)
+        resume = {"ranks": gather_ranks(progress.state()), "sampler_embeddings": None}
+        resume["sampler_embeddings"] = self._sampler_embeddings
+        path = self._save_checkpoint(progress.epoch, resume=resume)
+        barrier()
+        return path
+
+    def _save_checkpoint(
+        self, cur_epoch: int, is_best: bool = False, resume: dict[str, Any] | None = None
+    ) -> Path | None:
         if not is_main_process():
-            return
-        name = BEST_CHECKPOINT if is_best else epoch_checkpoint_name(cur_epoch)
-        save_checkpoint(
+            return None
+        iteration = None if resume is None else int(resume["ranks"][0]["iteration"])
+        name = BEST_CHECKPOINT if is_best else checkpoint_name(cur_epoch, iteration)
+        path = save_checkpoint(
             self.output_dir / name,
             model=self.unwrap_dist_model(self.model),
             optimizer=self.optimizer,
@@ -375,7 +455,10 @@ class RunnerSyncMask(RunnerBase):
             config_yaml=self.config_yaml(),
             best_epoch=self.best_epoch,
             best_agg_metric=self.best_agg_metric,
+            resume=resume,
         )
+        prune_checkpoints(self.output_dir, self.reliability.keep_last)
+        return path
 
     def _load_checkpoint(self, url_or_filename: str) -> None:
         checkpoint = load_checkpoint(url_or_filename, "run.resume_ckpt_path")
@@ -385,6 +468,8 @@ class RunnerSyncMask(RunnerBase):
             optimizer=self.optimizer,
             scaler=self.scaler,
         )
+        if checkpoint.get("resume") is not None:  # mid-epoch: that epoch again, from its batch
+            self.start_epoch, self._resume = int(checkpoint["epoch"]), checkpoint["resume"]
         self.best_epoch = checkpoint.get("best_epoch")
         self.best_agg_metric = checkpoint.get("best_agg_metric")
         best = Path(url_or_filename).expanduser().parent / BEST_CHECKPOINT

@@ -1,0 +1,72 @@
+"""When `runner_syncmask` writes a checkpoint inside an epoch, and when it stops early.
+
+After every training iteration the loop calls a :class:`StepHook`, which
+- stops the run with a checkpoint and :class:`NonFiniteLossError` after `run.max_bad_steps`
+  non-finite losses in a row (the skipped steps left the weights at their last good value);
+- at optimizer-update boundaries only (so no accumulated gradient is lost), writes a mid-epoch
+  checkpoint every `run.save_every_iters` iterations, and writes one and stops the epoch when
+  SIGTERM or SIGINT arrived on any rank.
+Writing is the runner's job (`save(progress) -> path`); this module only decides.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from lavis_syncmask.runner.resume import EpochProgress, ReliabilitySettings, any_rank
+from lavis_syncmask.runner.signals import NonFiniteLossError, StopRequests, TrainingStopped
+
+SaveProgress = Callable[[EpochProgress], "Path | None"]
+
+
+class StepHook:
+    """The loop's `after_step` for one epoch of `iters` iterations, starting at `start`."""
+
+    def __init__(
+        self,
+        settings: ReliabilitySettings,
+        stop: StopRequests,
+        save: SaveProgress,
+        iters: int,
+        start: int = 0,
+    ) -> None:
+        self.settings, self.stop, self.save, self.iters = settings, stop, save, iters
+        self.last_saved = start
+        self.checkpoint: Path | None = None
+
+    def __call__(self, progress: EpochProgress, is_update: bool) -> bool:
+        if progress.in_a_row >= self.settings.max_bad_steps:
+            path = self.save(progress)
+            raise NonFiniteLossError(
+                f"{progress.in_a_row} non-finite losses in a row (run.max_bad_steps="
+                f"{self.settings.max_bad_steps}), the last at epoch {progress.epoch} iteration "
+                f"{progress.iteration - 1}: the run stopped. Their updates were skipped, so the "
+                f"checkpoint {path} holds the last good weights. Lower run.init_lr, set "
+                "run.max_grad_norm, or look for bad rows in the data.",
+                exit_code=1,
+                checkpoint=None if path is None else str(path),
+            )
+        if not is_update:
+            return False
+        stopping = any_rank(self.stop.signum is not None)
+        every = self.settings.save_every_iters
+        due = every > 0 and progress.iteration - self.last_saved >= every
+        # The epoch's own checkpoint follows its last iteration: no mid-epoch one there.
+        if stopping or (due and progress.iteration < self.iters):
+            self.checkpoint = self.save(progress)
+            self.last_saved = progress.iteration
+        return stopping
+
+
+def stopped_by_signal(stop: StopRequests, checkpoint: Path | str | None) -> TrainingStopped:
+    """The exception that ends a run after a stop signal and its checkpoint."""
+    signum = stop.signum if stop.signum is not None else int(signal.SIGTERM)  # another rank's
+    name = signal.Signals(signum).name
+    return TrainingStopped(
+        f"stopped by {name} after writing {checkpoint}; resume with "
+        f"--options run.resume_ckpt_path={checkpoint}",
+        exit_code=128 + signum,
+        checkpoint=None if checkpoint is None else str(checkpoint),
+    )
