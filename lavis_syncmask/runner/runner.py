@@ -49,6 +49,7 @@ from lavis_syncmask.common.distributed import (
     is_dist,
     is_main_process,
 )
+from lavis_syncmask.common.paths import job_folder
 from lavis_syncmask.runner.checkpointing import StepHook, stopped_by_signal
 from lavis_syncmask.runner.loaders import (
     SAMPLER_KNOBS,
@@ -186,8 +187,7 @@ class RunnerSyncMask(RunnerBase):
 
     # ------------------------------------------------------------------ output
     def setup_output_dir(self) -> None:
-        base = Path(str(self.config.run_cfg.get("output_dir", "output"))).expanduser()
-        output_dir = (base if base.is_absolute() else Path.cwd() / base) / self.job_id
+        output_dir = job_folder(str(self.config.run_cfg.get("output_dir", "output")), self.job_id)
         result_dir = output_dir / "result"
         result_dir.mkdir(parents=True, exist_ok=True)
         for name, path in (("output_dir", output_dir), ("result_dir", result_dir)):
