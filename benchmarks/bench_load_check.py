@@ -11,7 +11,7 @@ goes through a counting wrapper of the task's `train_step`, which samples:
 It reports the RSS growth from step `--from-step` to the last step (target: under 5%), and the
 descriptors open after the run that were not open before it (leaked handles).
 
-    nice -n 10 python benchmarks/bench_load_check.py [--steps 2000] [--workers 2]
+    nice -n 10 python benchmarks/bench_load_check.py [--steps 2000] [--workers 2] [--image-size 64]
 """
 
 from __future__ import annotations
@@ -107,6 +107,11 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "run.sampler.group_size=2",
         "run.keep_last=2",
         "model.queue_size=64",
+        f"model.image_size={args.image_size}",
+        *(
+            f"datasets.fashiongen_pretrain.vis_processor.{split}.image_size={args.image_size}"
+            for split in ("train", "eval")
+        ),
     ]
     fds_before = open_fds()
     ns = argparse.Namespace(
@@ -135,11 +140,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--from-step", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--products", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--products", type=int, default=100)
+    parser.add_argument("--image-size", type=int, default=64, help="tiny model at this size")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # workers fork after tokenizing
     with tempfile.TemporaryDirectory() as tmp:
         result = run(args, Path(tmp))
     start, end = result["at_from_step"], result["at_end"]

@@ -115,19 +115,23 @@ def resolve_job_id(requested: str | None) -> str:
 def refuse_existing_results(run_cfg: Any, job_id: str, overwrite: bool) -> None:
     """Never write into a folder that holds results unless `--overwrite`; resuming from a
     checkpoint of that same folder continues the run there and is allowed."""
+    from lavis_syncmask.common.distributed import broadcast_object, is_main_process
     from lavis_syncmask.common.paths import existing_results, job_folder
 
-    folder = job_folder(str(run_cfg.get("output_dir", "output")), job_id)
-    found = existing_results(folder)
-    resume = run_cfg.get("resume_ckpt_path", None)
-    continuing = (
-        bool(resume) and Path(str(resume)).expanduser().resolve().parent == folder.resolve()
-    )
-    if found and not overwrite and not continuing:
-        raise FileExistsError(
-            f"run folder {folder} already holds results ({', '.join(found)}); choose another "
-            "--job-id, or pass --overwrite to write into it anyway"
-        )
+    problem = None
+    if is_main_process():  # one verdict, before rank 0 writes anything there
+        folder = job_folder(str(run_cfg.get("output_dir", "output")), job_id)
+        found = existing_results(folder)
+        resume = run_cfg.get("resume_ckpt_path", None)
+        resumed_from = Path(str(resume)).expanduser().resolve().parent if resume else None
+        if found and not overwrite and resumed_from != folder.resolve():
+            problem = (
+                f"run folder {folder} already holds results ({', '.join(found)}); choose "
+                "another --job-id, or pass --overwrite to write into it anyway"
+            )
+    problem = broadcast_object(problem)
+    if problem is not None:
+        raise FileExistsError(problem)
 
 
 def prepare(args: argparse.Namespace, configure: Callable[[Any], None] | None = None) -> Session:

@@ -6,19 +6,36 @@ After every training iteration the loop calls a :class:`StepHook`, which
 - at optimizer-update boundaries only (so no accumulated gradient is lost), writes a mid-epoch
   checkpoint every `run.save_every_iters` iterations, and writes one and stops the epoch when
   SIGTERM or SIGINT arrived on any rank.
-Writing is the runner's job (`save(progress) -> path`); this module only decides.
+Writing is the runner's job (`save(progress) -> path`); this module decides, and puts an
+interrupted epoch back (:func:`resume_epoch`, :func:`sampler_similarity_for_epoch`).
 """
 
 from __future__ import annotations
 
+import logging
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from lavis_syncmask.runner.resume import EpochProgress, ReliabilitySettings, any_rank
+import torch
+
+from lavis_syncmask.common.distributed import get_rank, get_world_size
+from lavis_syncmask.runner.loaders import refresh_sampler_similarity, skip_batches
+from lavis_syncmask.runner.resume import (
+    EpochProgress,
+    ReliabilitySettings,
+    any_rank,
+    capture_rng,
+    gather_ranks,
+    load_task_state,
+    task_state,
+)
 from lavis_syncmask.runner.signals import NonFiniteLossError, StopRequests, TrainingStopped
 
 SaveProgress = Callable[[EpochProgress], "Path | None"]
+
+logger = logging.getLogger(__name__)
 
 
 class StepHook:
@@ -70,3 +87,49 @@ def stopped_by_signal(stop: StopRequests, checkpoint: Path | str | None) -> Trai
         exit_code=128 + signum,
         checkpoint=None if checkpoint is None else str(checkpoint),
     )
+
+
+def resume_epoch(resume: dict[str, Any], task: Any, loader: Any) -> EpochProgress:
+    """This rank's progress in a mid-epoch checkpoint's `resume` state, with the task's
+    running means restored and the loader set to skip the batches already trained on."""
+    ranks = resume["ranks"]
+    if len(ranks) != get_world_size():
+        raise ValueError(
+            f"run.resume_ckpt_path: a mid-epoch checkpoint of {len(ranks)} process(es) "
+            f"cannot resume exactly with {get_world_size()}; resume from an epoch checkpoint"
+        )
+    progress = EpochProgress.from_state(dict(ranks[get_rank()]))
+    load_task_state(task, progress.task)
+    skip_batches(loader, progress.iteration)
+    logger.info("epoch %d resumes at iteration %d", progress.epoch, progress.iteration)
+    return progress
+
+
+def mid_epoch_state(
+    progress: EpochProgress, task: Any, sampler_embeddings: torch.Tensor | None
+) -> dict[str, Any]:
+    """The `resume` entry of a mid-epoch checkpoint: every rank's progress with its RNG
+    states and task sums (a collective: every rank calls it), and the sampler embeddings."""
+    progress.rng, progress.task = capture_rng(), task_state(task)
+    return {"ranks": gather_ranks(progress.state()), "sampler_embeddings": sampler_embeddings}
+
+
+def sampler_similarity_for_epoch(
+    sampler: Any,
+    model: Any,
+    epoch: int,
+    texts: list[str],
+    resume: dict[str, Any] | None,
+    current: torch.Tensor | None,
+) -> torch.Tensor | None:
+    """The embeddings the batch sampler uses this epoch (None: TF-IDF). At a fresh epoch
+    start, the model re-embeds `texts` when the sampler asks; resuming mid-epoch, the
+    embeddings saved with the checkpoint are put back instead, since re-embedding with
+    mid-epoch weights would change the batches still to come."""
+    if resume is None:
+        fresh = refresh_sampler_similarity(sampler, model, epoch, texts)
+        return current if fresh is None else fresh
+    saved = resume.get("sampler_embeddings")
+    if saved is not None:
+        sampler.refresh_similarity(saved)
+    return saved

@@ -12,8 +12,13 @@ What it changes in `RunnerBase` (lavis-notes.md, "Runner pitfalls"), each for a 
   written there, and a second runner in one process does not hit the registry's KeyError;
 - `run.batch_sampler` (semi_hard | grouped | random | null) + `run.sampler` -> SemiHardBatchSampler.
 
+- mid-epoch checkpoints every `run.save_every_iters` iterations and on SIGTERM / SIGINT that
+  resume at their batch, `run.keep_last` numbered checkpoints, non-finite losses skipped up
+  to `run.max_bad_steps` in a row (runner/checkpointing.py, runner/resume.py).
+
 New run keys: `max_grad_norm`, `batch_sampler`, `sampler`, `dist_backend`,
-`find_unused_parameters`. Task hooks: `before_train_epoch`, `after_train_epoch` / `epoch_means`.
+`find_unused_parameters`, `save_every_iters`, `keep_last`, `max_bad_steps`. Task hooks:
+`before_train_epoch`, `after_train_epoch` / `epoch_means`, `resume_state` / `load_resume_state`.
 """
 
 from __future__ import annotations
@@ -50,38 +55,24 @@ from lavis_syncmask.common.distributed import (
     is_main_process,
 )
 from lavis_syncmask.common.paths import job_folder
-from lavis_syncmask.runner.checkpointing import StepHook, stopped_by_signal
+from lavis_syncmask.runner import checkpointing as policy
 from lavis_syncmask.runner.loaders import (
     SAMPLER_KNOBS,
     build_batch_sampler,
     build_loader,
-    refresh_sampler_similarity,
     sampler_knobs,
     sampler_metadata,
     sampler_settings,
     set_loader_epoch,
-    skip_batches,
 )
 from lavis_syncmask.runner.loop import LoopSettings, epoch_seed, seed_everything, train_one_epoch
-from lavis_syncmask.runner.resume import (
-    EpochProgress,
-    any_rank,
-    capture_rng,
-    gather_ranks,
-    load_task_state,
-    reliability_settings,
-    task_state,
-)
+from lavis_syncmask.runner.resume import EpochProgress, any_rank, reliability_settings
 from lavis_syncmask.runner.signals import StopRequests
 
 logger = logging.getLogger(__name__)
 
 BEST_CHECKPOINT = "checkpoint_best.pth"
 CONFIG_FILE = "config.yaml"
-
-
-def epoch_checkpoint_name(epoch: int) -> str:
-    return checkpoint_name(epoch)
 
 
 def _jsonable(value: Any) -> Any:
@@ -286,7 +277,8 @@ class RunnerSyncMask(RunnerBase):
                 barrier()  # no rank may read a checkpoint before rank 0 has written it
                 last_epoch = epoch
                 if any_rank(self._stop.signum is not None):
-                    raise stopped_by_signal(self._stop, self.output_dir / checkpoint_name(epoch))
+                    checkpoint = self.output_dir / checkpoint_name(epoch)
+                    raise policy.stopped_by_signal(self._stop, checkpoint)
         test_epoch: Any = "best" if self.best_epoch is not None else last_epoch
         self.evaluate(cur_epoch=test_epoch, skip_reload=self.evaluate_only)
         elapsed = datetime.timedelta(seconds=int(time.time() - start))
@@ -295,7 +287,7 @@ class RunnerSyncMask(RunnerBase):
     def train_epoch(self, epoch: int) -> dict[str, Any]:
         loader = self.train_loader
         progress = self._start_epoch(loader, epoch)
-        hook = StepHook(
+        hook = policy.StepHook(
             self.reliability,
             self._stop,
             self._save_progress,
@@ -317,7 +309,7 @@ class RunnerSyncMask(RunnerBase):
         )
         if stats.get("stopped"):
             self.log_stats(stats, "train")
-            raise stopped_by_signal(self._stop, hook.checkpoint)
+            raise policy.stopped_by_signal(self._stop, hook.checkpoint)
         stats.update(self._task_epoch_stats(epoch))
         if self._batch_sampler is not None:
             sampler_stats = self._batch_sampler.epoch_statistics()
@@ -331,40 +323,16 @@ class RunnerSyncMask(RunnerBase):
         resume, self._resume = self._resume, None
         set_loader_epoch(loader, epoch)
         if self._batch_sampler is not None:
-            self._refresh_sampler(epoch, resume)
+            model = self.unwrap_dist_model(self.model)
+            self._sampler_embeddings = policy.sampler_similarity_for_epoch(
+                self._batch_sampler, model, epoch, self._sampler_texts, resume,
+                self._sampler_embeddings,
+            )  # fmt: skip
         hook = getattr(self.task, "before_train_epoch", None)
         if callable(hook):
             hook(epoch)
         seed_everything(epoch_seed(self.seed, get_rank(), epoch))
-        if resume is None:
-            return None
-        ranks = resume["ranks"]
-        if len(ranks) != get_world_size():
-            raise ValueError(
-                f"run.resume_ckpt_path: a mid-epoch checkpoint of {len(ranks)} process(es) "
-                f"cannot resume exactly with {get_world_size()}; resume from an epoch checkpoint"
-            )
-        progress = EpochProgress.from_state(dict(ranks[get_rank()]))
-        load_task_state(self.task, progress.task)
-        skip_batches(loader, progress.iteration)
-        logger.info("epoch %d resumes at iteration %d", epoch, progress.iteration)
-        return progress
-
-    def _refresh_sampler(self, epoch: int, resume: dict[str, Any] | None) -> None:
-        saved = None if resume is None else resume.get("sampler_embeddings")
-        if saved is not None:
-            # Mid-epoch: the batches were drawn with the epoch-start embeddings, not today's.
-            self._batch_sampler.refresh_similarity(saved)
-            self._sampler_embeddings = saved
-            return
-        if resume is not None:
-            return  # not refreshed before the interruption: TF-IDF, as the sampler starts
-        model = self.unwrap_dist_model(self.model)
-        embeddings = refresh_sampler_similarity(
-            self._batch_sampler, model, epoch, self._sampler_texts
-        )
-        if embeddings is not None:
-            self._sampler_embeddings = embeddings
+        return None if resume is None else policy.resume_epoch(resume, self.task, loader)
 
     def _task_epoch_stats(self, epoch: int) -> dict[str, Any]:
         after = getattr(self.task, "after_train_epoch", None)
@@ -432,10 +400,8 @@ class RunnerSyncMask(RunnerBase):
     def _save_progress(self, progress: EpochProgress) -> Path | None:
         """A mid-epoch checkpoint at `progress` (every rank's RNG and running sums with it);
         returns its path (on the main process)."""
-        progress.rng, progress.task = capture_rng(), task_state(self.task)
-        resume = {"ranks": gather_ranks(progress.state()), "sampler_embeddings": None}
-        resume["sampler_embeddings"] = self._sampler_embeddings
-        path = self._save_checkpoint(progress.epoch, resume=resume)
+        state = policy.mid_epoch_state(progress, self.task, self._sampler_embeddings)
+        path = self._save_checkpoint(progress.epoch, resume=state)
         barrier()
         return path
 
