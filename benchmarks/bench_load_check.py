@@ -9,7 +9,9 @@ goes through a counting wrapper of the task's `train_step`, which samples:
   live worker processes (shared pages counted once);
 - the number of open file descriptors of the main process.
 It reports the RSS growth from step `--from-step` to the last step (target: under 5%), and the
-descriptors open after the run that were not open before it (leaked handles).
+descriptors open after the run that were not open before it (leaked handles). On a busy
+machine `--time-limit-min` bounds the run: a SIGTERM then stops it through the runner's own
+signal handling (checkpoint, clean stop), and the figures cover the steps done.
 
     nice -n 10 python benchmarks/bench_load_check.py [--steps 2000] [--workers 2] [--image-size 64]
 """
@@ -20,9 +22,11 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -83,14 +87,16 @@ class StepProbe:
         self.steps += 1
         if self.steps in self.sample_at:
             self.samples[self.steps] = self.measure()
-        if self.steps % 50 == 0:
-            self.last = {"step": self.steps, **self.measure()}
-            print(json.dumps(self.last), flush=True)
+        if self.steps % 10 == 0 or self.steps in self.sample_at:
+            self.last = {"step": self.steps, **self.measure()}  # the end, if the run stops here
+            if self.steps % 50 == 0:
+                print(json.dumps(self.last), flush=True)
         return loss
 
 
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from lavis_syncmask.cli.launcher import make_runner, prepare
+    from lavis_syncmask.runner.signals import TrainingStopped
     from lavis_syncmask.synthetic import generate_catalogue
 
     data = generate_catalogue(work / "data", args.products, 4, seed=0, progress=False)
@@ -120,7 +126,15 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     session = prepare(ns)
     probe = StepProbe(session.task, {args.from_step, epochs * per_epoch})
     runner = make_runner(session)
-    runner.train()
+    stopped = None
+    if args.time_limit_min > 0:  # SIGTERM: the runner checkpoints and stops cleanly
+        timer = threading.Timer(args.time_limit_min * 60, os.kill, (os.getpid(), signal.SIGTERM))
+        timer.daemon = True
+        timer.start()
+    try:
+        runner.train()
+    except TrainingStopped as err:
+        stopped = str(err)
     del runner, session
     leaked = {fd: target for fd, target in open_fds().items() if fd not in fds_before}
     return {
@@ -129,7 +143,8 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "epochs": epochs,
         "steps": probe.steps,
         "at_from_step": probe.samples.get(args.from_step),
-        "at_end": probe.samples.get(epochs * per_epoch),
+        "at_end": probe.last,
+        "stopped": stopped,
         "leaked_fds": leaked,
         "checkpoints_left": sorted(p.name for p in (work / "out" / "load").glob("*.pth")),
     }
@@ -143,6 +158,13 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--products", type=int, default=100)
     parser.add_argument("--image-size", type=int, default=64, help="tiny model at this size")
+    parser.add_argument(
+        "--time-limit-min",
+        type=float,
+        default=0.0,
+        help="send this process SIGTERM after so many minutes (0: none); the run then stops "
+        "with a checkpoint and the figures cover the steps done",
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -157,7 +179,7 @@ def main() -> None:
     for key in ("rss_main_mb", "pss_with_workers_mb"):
         growth = (end[key] - start[key]) / start[key] * 100
         print(
-            f"{key}: step {args.from_step} {start[key]:.1f} MB -> step {result['steps']} "
+            f"{key}: step {args.from_step} {start[key]:.1f} MB -> step {end['step']} "
             f"{end[key]:.1f} MB: growth {growth:+.2f}% (target < 5%)"
         )
     print(
