@@ -119,7 +119,9 @@ def main(argv: list[str] | None = None) -> None:
     options = [f"run.output_dir={out / 'pretrain'}", f"model.tokenizer={data_dir / 'vocab'}"]
     if args.epochs:
         options.append(f"run.max_epoch={args.epochs}")
-    train.main(["--cfg-path", str(PROJECTS / "pretrain_tiny.yaml"), "--options", *options])
+    status = train.main(["--cfg-path", str(PROJECTS / "pretrain_tiny.yaml"), "--options", *options])
+    if status != 0:  # stopped (signal, non-finite losses): its checkpoint is no trained model
+        raise SystemExit(status)
     checkpoint = latest_checkpoint(out / "pretrain")
     evaluate.main(
         [
