@@ -148,3 +148,17 @@ def test_reliability_keys_are_checked() -> None:
         reliability_settings({"max_bad_steps": 0})
     with pytest.raises(ValueError, match=r"run.save_every_iters .* got 2.5"):
         reliability_settings({"save_every_iters": 2.5})
+
+
+def test_sigint_is_recorded_once_then_a_second_one_interrupts() -> None:
+    from lavis_syncmask.runner.signals import StopRequests
+
+    previous = signal.getsignal(signal.SIGINT)
+    with StopRequests() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        assert stop.signum == signal.SIGINT  # recorded, the process goes on
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+    assert signal.getsignal(signal.SIGINT) is previous
