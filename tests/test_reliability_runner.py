@@ -77,12 +77,17 @@ def test_sigterm_mid_epoch_writes_a_checkpoint_and_resume_matches(
            str(toy_plugin.RUN_CONFIG), "--job-id", "cut", "--options",
            f"run.output_dir={tmp_path}", *RUN]  # fmt: skip
     job = tmp_path / "cut"
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Two DataLoader workers, and the signal to the whole process group, as schedulers send it.
+    cmd.append("run.num_workers=2")
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
     deadline = time.monotonic() + 120
     while not (job / "checkpoint_0_iter4.pth").exists():  # well into epoch 0
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-3000:]
         time.sleep(0.02)
-    proc.send_signal(signal.SIGTERM)
+    os.killpg(proc.pid, signal.SIGTERM)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM, stderr[-3000:]
     assert "stopped by SIGTERM" in stderr and "Traceback" not in stderr

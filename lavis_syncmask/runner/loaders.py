@@ -7,13 +7,16 @@ Differences from LAVIS's `RunnerBase.create_loaders`, and why:
   and a resumed run sees the same batches as an uninterrupted one;
 - `PrefetchLoader` (which creates a CUDA stream) only wraps loaders on a CUDA device;
 - `run.batch_sampler` swaps the train sampler for a batch sampler that shards and reshuffles
-  by itself, fed by the dataset's `sampler_metadata()`.
+  by itself, fed by the dataset's `sampler_metadata()`;
+- the train batch sampler can skip the first batches of an epoch (mid-epoch resume), and
+  workers ignore SIGTERM / SIGINT so the main process can stop cleanly (runner/signals.py).
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -132,6 +135,14 @@ def build_batch_sampler(
     )
 
 
+def ignore_stop_signals(worker_id: int) -> None:
+    """DataLoader workers ignore SIGTERM / SIGINT. Schedulers (and Ctrl-C) signal the whole
+    process group, and a worker killed by it makes the main process fail at its next batch,
+    before it can write the checkpoint it owes; the main process shuts its workers down."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
+
+
 def build_loader(
     dataset: Dataset,
     *,
@@ -156,6 +167,8 @@ def build_loader(
             )
         return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
     common = {"num_workers": num_workers, "collate_fn": collate_fn, "pin_memory": on_cuda}
+    if num_workers > 0:
+        common["worker_init_fn"] = ignore_stop_signals
     if is_train:
         if batch_sampler is None:
             sampler = DistributedSampler(
