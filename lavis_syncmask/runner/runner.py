@@ -10,8 +10,7 @@ What it changes in `RunnerBase` (lavis-notes.md, "Runner pitfalls"), each for a 
   (seed, rank, epoch): `run.resume_ckpt_path` continues exactly like an uninterrupted run;
 - a relative `run.output_dir` is taken from the working directory, the resolved config is
   written there, and a second runner in one process does not hit the registry's KeyError;
-- `run.batch_sampler` (semi_hard | grouped | random | null) + `run.sampler` -> SemiHardBatchSampler.
-
+- `run.batch_sampler` (semi_hard | grouped | random | null) + `run.sampler` -> SemiHardBatchSampler;
 - mid-epoch checkpoints every `run.save_every_iters` iterations and on SIGTERM / SIGINT that
   resume at their batch, `run.keep_last` numbered checkpoints, non-finite losses skipped up
   to `run.max_bad_steps` in a row (runner/checkpointing.py, runner/resume.py).
