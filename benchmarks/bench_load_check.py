@@ -169,11 +169,16 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # workers fork after tokenizing
+    # Read before the run: the checkout may move on while a long run goes.
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     with tempfile.TemporaryDirectory() as tmp:
         result = run(args, Path(tmp))
     start, end = result["at_from_step"], result["at_end"]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    print(f"machine: {platform.platform()}, {os.cpu_count()} cpus; torch threads default")
+    import torch
+
+    print(
+        f"machine: {platform.platform()}, {os.cpu_count()} cpus, {torch.get_num_threads()} torch threads"
+    )
     print(f"commit: {commit.stdout.strip() or 'unknown'}; config: {vars(args)}")
     print(json.dumps(result, indent=2))
     for key in ("rss_main_mb", "pss_with_workers_mb"):
