@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "projects" / "syncmask" / "pretrain_tiny.yaml"
@@ -174,10 +175,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         result = run(args, Path(tmp))
     start, end = result["at_from_step"], result["at_end"]
-    import torch
-
     print(
-        f"machine: {platform.platform()}, {os.cpu_count()} cpus, {torch.get_num_threads()} torch threads"
+        f"machine: {platform.platform()}, {os.cpu_count()} cpus, "
+        f"{torch.get_num_threads()} torch threads"
     )
     print(f"commit: {commit.stdout.strip() or 'unknown'}; config: {vars(args)}")
     print(json.dumps(result, indent=2))
@@ -188,7 +188,8 @@ def main() -> None:
             f"{end[key]:.1f} MB: growth {growth:+.2f}% (target < 5%)"
         )
     print(
-        f"open fds (main): step {args.from_step} {start['open_fds']:.0f} -> end {end['open_fds']:.0f}"
+        f"open fds (main): step {args.from_step} {start['open_fds']:.0f} -> "
+        f"end {end['open_fds']:.0f}"
     )
     print(f"file handles leaked after the run: {len(result['leaked_fds'])} {result['leaked_fds']}")
 

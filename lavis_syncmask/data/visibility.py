@@ -55,7 +55,8 @@ def text_fingerprint(columns: Mapping[str, Sequence[str]]) -> dict[str, Any]:
         for text in columns[key]:
             # Separators that cannot occur in FashionGen text keep row boundaries unambiguous.
             digest.update(text.encode("utf-8") + b"\x1e")
-    return {"rows": counts.pop() if counts else 0, "fields": fields, "text_sha256": digest.hexdigest()}
+    rows = counts.pop() if counts else 0
+    return {"rows": rows, "fields": fields, "text_sha256": digest.hexdigest()}
 
 
 def fingerprint_header(columns: Mapping[str, Sequence[str]]) -> str:
@@ -149,10 +150,11 @@ class VisibilitySidecar:
     def _index_lines(self) -> tuple[dict[str, Any] | None, np.ndarray]:
         """The fingerprint header (None when absent) and the byte offset of every record."""
         starts, offset, header = [], 0, None
+        marker = b'{"' + FINGERPRINT_KEY.encode()
         with open(self.path, "rb") as f:
             for line in f:
                 if line.strip():
-                    if not starts and header is None and line.startswith(b'{"' + FINGERPRINT_KEY.encode()):
+                    if not starts and header is None and line.startswith(marker):
                         header = self._parse_header(line)
                     else:
                         starts.append(offset)
@@ -163,9 +165,9 @@ class VisibilitySidecar:
         try:
             header = json.loads(line)[FINGERPRINT_KEY]
         except (json.JSONDecodeError, KeyError) as err:
-            raise ValueError(f"{self.path}: the fingerprint header is not valid JSON: {err}") from err
+            raise ValueError(f"{self.path}: bad fingerprint header: {err}") from err
         if not isinstance(header, dict):
-            raise ValueError(f"{self.path}: the fingerprint header must be an object, got {header!r}")
+            raise ValueError(f"{self.path}: the fingerprint header is no object: {header!r}")
         return header
 
     def _handle(self) -> IO[bytes]:
