@@ -79,8 +79,12 @@ def save_checkpoint(
         "resume": resume,
     }
     partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    torch.save(payload, partial)
-    os.replace(partial, target)
+    try:
+        torch.save(payload, partial)
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # e.g. disk full: leave no partial file behind
+        raise
     logger.info("saved checkpoint of epoch %d to %s", epoch, target)
     return target
 
