@@ -24,13 +24,19 @@ PROJECTS = PACKAGE_DIR.parent / "projects" / "syncmask"
 
 
 def ensure_catalogue(data_dir: Path, products: int, val_products: int, seed: int) -> None:
+    from lavis_syncmask.data.visibility import VisibilitySidecar, sidecar_path
     from lavis_syncmask.synthetic import (
         format_summary,
         generate_catalogue,
         summarize_catalogue,
     )
 
-    if not (data_dir / "fashiongen_256_256_train.h5").exists():
+    train = data_dir / "fashiongen_256_256_train.h5"
+    side = sidecar_path(train)
+    if train.exists() and side.exists() and VisibilitySidecar(side).fingerprint is None:
+        print(f"{side} predates sidecar fingerprints: regenerating the catalogue")
+        train.unlink()
+    if not train.exists():
         generate_catalogue(data_dir, products, val_products, seed, progress=True)
     print(format_summary(summarize_catalogue(data_dir)))
 
