@@ -23,7 +23,12 @@ from lavis.tasks.retrieval import RetrievalTask
 from torch.utils.data import DataLoader
 
 import lavis_syncmask.data.fashiongen as fashiongen_module
-from lavis_syncmask.data.fashiongen import FashionGenH5, FashionGenKeyError, row_text
+from lavis_syncmask.data.fashiongen import (
+    FashionGenFileError,
+    FashionGenH5,
+    FashionGenKeyError,
+    row_text,
+)
 from lavis_syncmask.data.fashiongen_datasets import (
     FashionGenPretrainDataset,
     FashionGenRetrievalDataset,
@@ -34,7 +39,7 @@ from lavis_syncmask.data.fashiongen_recognition import (
     load_or_create_label_map,
 )
 from lavis_syncmask.data.processors import SyncMaskTextProcessor
-from lavis_syncmask.data.visibility import VisibilitySidecar, sidecar_path
+from lavis_syncmask.data.visibility import VisibilitySidecar, fingerprint_header, sidecar_path
 
 # (product id, name, description, category, subcategory, number of views); two products share
 # a description (near-duplicates), one has irregular whitespace and Latin-1 text.
@@ -107,7 +112,12 @@ def _word_visible(word: str, view: int) -> bool:
 
 def write_sidecar(h5_path: Path, rows: list[tuple]) -> Path:
     out = sidecar_path(h5_path)
+    columns = {
+        "input_description": [r[2] for r in rows],
+        "input_name": [r[1] for r in rows],
+    }
     with open(out, "w", encoding="utf-8") as f:
+        f.write(fingerprint_header(columns) + "\n")
         for row, (pid, name, description, _, _, view) in enumerate(rows):
             words, named = {}, set()
             for key, text in (("input_name", name), ("input_description", description)):
@@ -258,13 +268,13 @@ def test_described_patches_are_union_of_named_visible_attributes(h5_path: Path) 
 
 
 def test_sidecar_errors(tmp_path: Path, h5_path: Path) -> None:
-    lines = sidecar_path(h5_path).read_text().splitlines()
+    header, *lines = sidecar_path(h5_path).read_text().splitlines()
     bad = tmp_path / "swapped.jsonl"
-    bad.write_text("\n".join([lines[1], lines[0], *lines[2:]]) + "\n")
+    bad.write_text("\n".join([header, lines[1], lines[0], *lines[2:]]) + "\n")
     with pytest.raises(ValueError, match="records must be one per h5 row"):
         VisibilitySidecar(bad).record(0)
     with pytest.raises(ValueError, match="7 records but its h5 has 8 rows"):
-        bad.write_text("\n".join(lines[:7]) + "\n")
+        bad.write_text("\n".join([header, *lines[:7]]) + "\n")
         FashionGenPretrainDataset(h5_path, sidecar=bad)
     with pytest.raises(ValueError, match="needs the texts"):
         VisibilitySidecar(sidecar_path(h5_path)).visible_spans(0, "name+description")
@@ -399,3 +409,33 @@ def test_recognition_label_map_stable_saved_and_checked(tmp_path: Path, h5_path:
     assert len(dropped) == 5 and dropped.dropped_rows.tolist() == [5]
     with pytest.raises(ValueError, match="is for label_key='category', not 'subcategory'"):
         load_or_create_label_map(h5_path, "subcategory", saved)
+
+
+def test_sidecar_of_another_h5_version_is_refused(tmp_path: Path, h5_path: Path) -> None:
+    """A sidecar left from an earlier h5 (same row count, other texts) used to be read as is."""
+    stale = sidecar_path(h5_path).read_text()
+    first = PRODUCTS[0]
+    edited = [(*first[:2], first[2] + " edited", *first[3:]), *PRODUCTS[1:]]  # same row count
+    other = write_fashiongen_h5(tmp_path / "other.h5", edited, sidecar=False)
+    sidecar_path(other).write_text(stale)
+    with pytest.raises(ValueError, match=r"does not describe .*other\.h5") as err:
+        FashionGenPretrainDataset(other, text_processor=SyncMaskTextProcessor())
+    assert "other_visibility.jsonl" in str(err.value)
+    # No fingerprint at all (an old generator): refused too, naming both files.
+    sidecar_path(other).write_text("\n".join(stale.splitlines()[1:]) + "\n")
+    with pytest.raises(ValueError, match="carries no fingerprint of the rows of .*other.h5"):
+        FashionGenPretrainDataset(other)
+    # The matching sidecar still loads.
+    assert FashionGenPretrainDataset(h5_path).sidecar is not None
+
+
+@pytest.mark.parametrize("keep", [0, 0.5])
+def test_empty_or_truncated_h5_names_the_file(tmp_path: Path, h5_path: Path, keep: float) -> None:
+    """h5py's own OSError for these names no file."""
+    data = h5_path.read_bytes()
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(FashionGenFileError, match=r"cut\.h5 \(config key `h5_path`, \d+ bytes\)"):
+        dataset = FashionGenPretrainDataset(cut, sidecar=None)
+        for row in range(len(dataset)):  # a cut that keeps the metadata fails on an image
+            dataset[row]

@@ -21,6 +21,7 @@ from lavis_syncmask.data.fashioniq import (
     FashionIQTripletDataset,
     join_captions,
 )
+from lavis_syncmask.data.images import TruncatedImageError
 from lavis_syncmask.data.processors import SyncMaskTextProcessor
 
 # Per category: train / val triplets and the val split file (which holds images no val
@@ -156,3 +157,51 @@ def test_empty_captions_are_an_error(tmp_path: Path) -> None:
     dataset = FashionIQTripletDataset(root, ["dress"])
     with pytest.raises(ValueError, match="dress triplet 0 has no non-empty caption"):
         dataset[0]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("captions", "is shorter", r"'captions' must be a list of strings, got str"),
+        ("captions", None, r"'captions' must be a list of strings, got NoneType"),
+        ("captions", ["fine", 3], r"'captions' must be a list of strings"),
+        ("candidate", 17, r"'candidate' must be a non-empty ASIN string, got int"),
+        ("target", ["DA2"], r"'target' must be a non-empty ASIN string, got list"),
+    ],
+)
+def test_caption_fields_are_type_checked(tmp_path: Path, field: str, value, message: str) -> None:
+    """A string `captions` used to train on "i and s and ..."; null gave a bare TypeError."""
+    root = write_fashioniq(tmp_path / "fiq", ("dress",))
+    path = root / "captions" / "cap.dress.train.json"
+    entries = json.loads(path.read_text())
+    entries[1][field] = value
+    path.write_text(json.dumps(entries))
+    with pytest.raises(ValueError, match=rf"cap\.dress\.train\.json: entry 1: {message}"):
+        FashionIQTripletDataset(root, ["dress"])
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_truncated_images_are_refused_whatever_the_global_flag(
+    root: Path, suffix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LAVIS turns PIL's LOAD_TRUNCATED_IMAGES on for the whole process; PIL then pads a cut
+    file with grey. The reader must refuse it without relying on that flag."""
+    from PIL import ImageFile
+
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    data = FashionIQ(root)
+    asin = next(p.stem for p in sorted((root / "images").glob(f"*{suffix}")))
+    path = data.image_path(asin)
+    # A noisy image, so the compressed data is long enough to cut in the middle.
+    noise = np.random.default_rng(0).integers(0, 256, (60, 40, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(path)
+    whole = path.read_bytes()
+    assert np.array_equal(np.asarray(data.load_image(asin)), np.asarray(Image.open(path)))
+    path.write_bytes(whole[: len(whole) * 2 // 3])
+    with Image.open(path) as lenient:  # what PIL alone does under LAVIS's flag
+        assert lenient.convert("RGB").size == (40, 60)
+    with pytest.raises(TruncatedImageError, match=f"image {path} is truncated"):
+        data.load_image(asin)
+    path.write_bytes(b"")
+    with pytest.raises(TruncatedImageError, match="empty"):
+        data.load_image(asin)

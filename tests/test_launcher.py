@@ -142,4 +142,5 @@ def test_launcher_input_errors_are_clear(tmp_path: Path) -> None:
         load_config(argparse.Namespace(cfg_path=str(tmp_path / "nope.yaml"), options=[]))
     with pytest.raises(ValueError, match="plain folder name"):
         resolve_job_id("../escape")
-    assert resolve_job_id("mine") == "mine" and resolve_job_id(None).isdigit()
+    stamp, suffix = resolve_job_id(None).split("_")
+    assert resolve_job_id("mine") == "mine" and stamp.isdigit() and len(suffix) == 8

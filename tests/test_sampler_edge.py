@@ -244,3 +244,24 @@ def test_replicas_default_to_torch_distributed(monkeypatch):
     s = SemiHardBatchSampler(texts, products, subs, cats, 4)
     assert (s.num_replicas, s.rank) == (3, 2)
     assert list(s) == s.global_batches()[2 : 3 * len(s) : 3]
+
+
+def test_degenerate_catalogues_are_refused_with_a_message():
+    """Every row with one product id used to train on (496 false negatives per batch, NaN
+    similarity statistics); too few products or a single subcategory are refused too."""
+    texts, products, subs, cats = small_corpus()
+    one = np.full(len(texts), 7)
+    for mode in ("semi_hard", "grouped", "random"):
+        with pytest.raises(ValueError, match="single product for all 63 items"):
+            SemiHardBatchSampler(texts, one, subs, cats, 8, mode=mode)
+    few = np.arange(len(texts)) % 3
+    with pytest.raises(ValueError, match="has 3 products for batches of 8"):
+        SemiHardBatchSampler(texts, few, subs, cats, 8, mode="semi_hard")
+    with pytest.raises(ValueError, match="single subcategory"):
+        SemiHardBatchSampler(texts, products, ["s"] * len(texts), cats, 8, mode="grouped")
+    # Random batches over few products stay allowed, and their statistics hold no NaN.
+    s = SemiHardBatchSampler(
+        texts[:8], [0, 0, 0, 0, 0, 0, 0, 1], subs[:8], cats[:8], 4, mode="random"
+    )
+    stats = s.epoch_statistics()
+    assert all(not math.isnan(v) for v in stats.values()), stats

@@ -61,3 +61,27 @@ def test_unknown_tokenizer_fails_fast_with_instructions() -> None:
     with pytest.raises(FileNotFoundError, match="python -m lavis_syncmask.cli.vocab"):
         load_tokenizer("no-such/tokenizer-anywhere")
     assert time.monotonic() - start < 10  # no network retry loop
+
+
+def test_dataset_data_root_alone_locates_the_tiny_vocab(tmp_path: Path, monkeypatch) -> None:
+    """The README says `datasets.<b>.data_root` locates the data and the tiny `vocab`; the
+    vocab used to be looked up only under $SYNCMASK_DATA_ROOT / data/synthetic."""
+    import argparse
+
+    from lavis_syncmask.cli.launcher import prepare
+    from lavis_syncmask.synthetic import generate_catalogue
+
+    data = generate_catalogue(tmp_path / "elsewhere", 3, 2, seed=1, fashioniq_triplets=0,
+                              progress=False, vocab_size=120)  # fmt: skip
+    monkeypatch.delenv("SYNCMASK_DATA_ROOT", raising=False)
+    monkeypatch.chdir(tmp_path)  # no data/synthetic here
+    root = Path(__file__).resolve().parents[1]
+    args = argparse.Namespace(
+        cfg_path=str(root / "projects" / "syncmask" / "pretrain_tiny.yaml"),
+        options=[f"datasets.fashiongen_pretrain.data_root={data}", "run.output_dir=out"],
+        job_id="vocab",
+        imports=[],
+    )
+    session = prepare(args)
+    assert session.cfg.config.model.tokenizer == str(data / "vocab")
+    assert len(session.model.tokenizer) == len(load_tokenizer(data / "vocab"))

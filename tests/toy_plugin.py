@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -154,10 +156,21 @@ def parameter_checksum(state: dict[str, torch.Tensor]) -> float:
 class ToyTask(BaseTask):
     """Classification accuracy as `agg_metrics`; records its hooks' calls for the tests."""
 
+    #: (epoch, iteration) pairs whose loss is made NaN (the non-finite-loss tests).
+    nan_steps: frozenset[tuple[int, int]] = frozenset()
+
     def __init__(self) -> None:
         super().__init__()
         self.started_epochs: list[int] = []
         self.checksum: float | None = None
+
+    def train_step(self, model: Any, samples: dict[str, Any]) -> torch.Tensor:
+        # TOY_STEP_SLEEP slows steps down so a test can signal a subprocess mid-epoch.
+        time.sleep(float(os.environ.get("TOY_STEP_SLEEP", "0")))
+        loss = model(samples)["loss"]
+        if (samples["epoch"], samples["iters"]) in self.nan_steps:
+            loss = loss * float("nan")
+        return loss
 
     @classmethod
     def setup_task(cls, **kwargs: Any) -> ToyTask:

@@ -23,13 +23,19 @@ from lavis_syncmask.common.paths import RECIPE_DIR
 
 def ensure_catalogue(data_dir: Path, products: int, val_products: int, seed: int) -> None:
     from lavis_syncmask.data.formats import TRAIN_FILE
+    from lavis_syncmask.data.visibility import VisibilitySidecar, sidecar_path
     from lavis_syncmask.synthetic import (
         format_summary,
         generate_catalogue,
         summarize_catalogue,
     )
 
-    if not (data_dir / TRAIN_FILE).exists():
+    train = data_dir / TRAIN_FILE
+    side = sidecar_path(train)
+    if train.exists() and side.exists() and VisibilitySidecar(side).fingerprint is None:
+        print(f"{side} predates sidecar fingerprints: regenerating the catalogue")
+        train.unlink()
+    if not train.exists():
         generate_catalogue(data_dir, products, val_products, seed, progress=True)
     print(format_summary(summarize_catalogue(data_dir)))
 
@@ -118,7 +124,11 @@ def main(argv: list[str] | None = None) -> None:
     options = [f"run.output_dir={out / 'pretrain'}", f"model.tokenizer={data_dir / 'vocab'}"]
     if args.epochs:
         options.append(f"run.max_epoch={args.epochs}")
-    train.main(["--cfg-path", str(RECIPE_DIR / "pretrain_tiny.yaml"), "--options", *options])
+    status = train.main(
+        ["--cfg-path", str(RECIPE_DIR / "pretrain_tiny.yaml"), "--options", *options]
+    )
+    if status != 0:  # stopped (signal, non-finite losses): its checkpoint is no trained model
+        raise SystemExit(status)
     checkpoint = latest_checkpoint(out / "pretrain")
     evaluate.main(
         [

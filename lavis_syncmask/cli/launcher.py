@@ -4,7 +4,8 @@ process-group setup, seeding, and building task / datasets / model / runner from
 The LAVIS wheel ships no train script (lavis-notes.md, "No train script in the wheel"); this
 follows the flow of the repository's `train.py` with the same flags (`--cfg-path`, `--options
 k=v ...`), plus `--job-id` and `--import MODULE` (repeatable: extra plugin modules to import
-before the config is read, e.g. a test's toy model).
+before the config is read, e.g. a test's toy model) and `--overwrite` (write into a run
+folder that already holds results; refused otherwise).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import datetime
 import importlib
 import logging
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +60,13 @@ def build_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--job-id",
         default=None,
-        help="name of the run's folder under run.output_dir (default: a timestamp)",
+        help="name of the run's folder under run.output_dir (default: a timestamp and a "
+        "random suffix, unique to this run)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="allow writing into a run folder that already holds results (default: refuse)",
     )
     parser.add_argument(
         "--import",
@@ -114,14 +122,39 @@ def load_config(args: argparse.Namespace) -> Any:
 
 
 def resolve_job_id(requested: str | None) -> str:
-    """`--job-id`, else a timestamp taken on rank 0 (so every rank writes to one folder)."""
+    """`--job-id`, else a timestamp plus a random suffix taken on rank 0 (so every rank writes
+    to one folder, and two runs started in the same second never share one)."""
     from lavis_syncmask.common.distributed import broadcast_object
 
     if requested:
         if "/" in requested or requested in (".", ".."):
             raise ValueError(f"--job-id {requested!r} must be a plain folder name")
         return requested
-    return broadcast_object(datetime.datetime.now().strftime("%Y%m%d%H%M%S"))
+    stamp = datetime.datetime.now().strftime("%Y%m%d%H%M%S")
+    return broadcast_object(f"{stamp}_{secrets.token_hex(4)}")
+
+
+def refuse_existing_results(run_cfg: Any, job_id: str, overwrite: bool) -> None:
+    """Never write into a folder that holds results unless `--overwrite`; resuming from a
+    checkpoint of that same folder continues the run there and is allowed."""
+    from lavis_syncmask.common.distributed import broadcast_object, is_main_process
+    from lavis_syncmask.common.paths import existing_results, job_folder
+
+    problem = None
+    if is_main_process():  # one verdict, before rank 0 writes anything there
+        settings = RunSettings.from_run_cfg(run_cfg)
+        folder = job_folder(settings.output_dir, job_id)
+        found = existing_results(folder)
+        resume = settings.resume_ckpt_path
+        resumed_from = Path(str(resume)).expanduser().resolve().parent if resume else None
+        if found and not overwrite and resumed_from != folder.resolve():
+            problem = (
+                f"run folder {folder} already holds results ({', '.join(found)}); choose "
+                "another --job-id, or pass --overwrite to write into it anyway"
+            )
+    problem = broadcast_object(problem)
+    if problem is not None:
+        raise FileExistsError(problem)
 
 
 def prepare(args: argparse.Namespace, configure: Callable[[Any], None] | None = None) -> Session:
@@ -132,6 +165,7 @@ def prepare(args: argparse.Namespace, configure: Callable[[Any], None] | None = 
     from lavis.common.logger import setup_logger
 
     from lavis_syncmask.common.distributed import apply_to_run_config, get_rank, init_distributed
+    from lavis_syncmask.data.tokenizer import locate_tokenizer
     from lavis_syncmask.runner.loop import seed_everything
 
     cfg = load_config(args)
@@ -140,8 +174,10 @@ def prepare(args: argparse.Namespace, configure: Callable[[Any], None] | None = 
     torch.backends.cudnn.benchmark = False
     setup_logger()
     job_id = resolve_job_id(args.job_id)
+    refuse_existing_results(cfg.run_cfg, job_id, bool(getattr(args, "overwrite", False)))
     if configure is not None:
         configure(cfg)
+    locate_tokenizer(cfg.config)  # `datasets.<b>.data_root` alone locates a relative vocab
     settings = RunSettings.from_run_cfg(cfg.run_cfg)  # final: launcher and config edits in
     seed_everything(settings.seed + get_rank())
     cfg.pretty_print()

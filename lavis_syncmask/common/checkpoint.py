@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,13 @@ CHECKPOINT_KEYS = (
     "best_epoch",
     "best_agg_metric",
     "format_version",
+    "resume",
 )
+#: `checkpoint_<epoch>.pth` (end of the epoch) or `checkpoint_<epoch>_iter<k>.pth` (k batches
+#: of the epoch done); `checkpoint_best.pth` is not a numbered one and is never pruned.
+NUMBERED = re.compile(r"^checkpoint_(\d+)(?:_iter(\d+))?\.pth$")
+#: Partial files of atomic writes: `.<name>.<pid>[.<random>].tmp`.
+PARTIAL = re.compile(r"^\..+\.(\d+)(?:\.\w+)?\.tmp$")
 
 logger = logging.getLogger(__name__)
 
@@ -56,10 +63,13 @@ def save_checkpoint(
     config_yaml: str,
     best_epoch: int | None = None,
     best_agg_metric: float | None = None,
+    resume: dict[str, Any] | None = None,
 ) -> Path:
     """Write a resumable checkpoint atomically (a crash mid-write never leaves a torn file).
 
     `model` is the bare model (not the DDP wrapper), so keys carry no `module.` prefix.
+    `resume` is the mid-epoch state (runner/resume.py `EpochProgress.state()`); None for a
+    checkpoint taken at the end of `epoch`.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -72,12 +82,69 @@ def save_checkpoint(
         "best_epoch": best_epoch,
         "best_agg_metric": None if best_agg_metric is None else float(best_agg_metric),
         "format_version": FORMAT_VERSION,
+        "resume": resume,
     }
     partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    torch.save(payload, partial)
-    os.replace(partial, target)
+    try:
+        torch.save(payload, partial)
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # e.g. disk full: leave no partial file behind
+        raise
     logger.info("saved checkpoint of epoch %d to %s", epoch, target)
     return target
+
+
+def checkpoint_name(epoch: int, iteration: int | None = None) -> str:
+    """``checkpoint_3.pth`` (end of epoch 3) or ``checkpoint_3_iter500.pth`` (mid-epoch)."""
+    return (
+        f"checkpoint_{epoch}.pth"
+        if iteration is None
+        else f"checkpoint_{epoch}_iter{iteration}.pth"
+    )
+
+
+def prune_checkpoints(folder: str | os.PathLike[str], keep_last: int) -> list[Path]:
+    """Delete all but the `keep_last` newest numbered checkpoints of `folder` (0: keep all);
+    `checkpoint_best.pth` stays. Returns the deleted paths."""
+    if keep_last <= 0:
+        return []
+    numbered = []
+    for path in Path(folder).glob("checkpoint_*.pth"):
+        match = NUMBERED.match(path.name)
+        if match:
+            # An epoch's end comes after every mid-epoch checkpoint of that epoch.
+            iteration = float("inf") if match[2] is None else int(match[2])
+            numbered.append(((int(match[1]), iteration), path))
+    numbered.sort()
+    doomed = [path for _, path in numbered[:-keep_last]]
+    for path in doomed:
+        path.unlink(missing_ok=True)
+        logger.info("removed %s (run.keep_last=%d)", path, keep_last)
+    return doomed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def remove_stale_partials(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete partial files of interrupted atomic writes in `folder` (left by a killed
+    process); files of a live writer other than this process are kept."""
+    removed = []
+    for path in Path(folder).glob(".*.tmp"):
+        match = PARTIAL.match(path.name)
+        if match and (int(match[1]) == os.getpid() or not _alive(int(match[1]))):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+            logger.warning("removed the stale partial file %s", path)
+    return removed
 
 
 def load_checkpoint(path: str | os.PathLike[str], what: str = "checkpoint") -> dict[str, Any]:

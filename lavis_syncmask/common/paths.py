@@ -49,3 +49,21 @@ def require_file(path: Path, config_key: str) -> Path:
             "For the synthetic catalogue run `python -m lavis_syncmask.synthetic --out DIR`."
         )
     return path
+
+
+#: Files whose presence means a folder holds a run's results (config.yaml alone does not).
+RESULT_PATTERNS: tuple[str, ...] = ("metrics.json", "evaluate.txt", "log.txt", "checkpoint_*.pth")
+
+
+def job_folder(output_dir: str | os.PathLike[str], job_id: str) -> Path:
+    """``<run.output_dir>/<job id>``; a relative ``run.output_dir`` is taken from the working
+    directory (LAVIS would put it inside its installed package)."""
+    base = Path(output_dir).expanduser()
+    return (base if base.is_absolute() else Path.cwd() / base) / job_id
+
+
+def existing_results(folder: Path) -> list[str]:
+    """The result files already in ``folder`` (sorted names; empty when there are none)."""
+    if not folder.is_dir():
+        return []
+    return sorted({p.name for pattern in RESULT_PATTERNS for p in folder.glob(pattern)})

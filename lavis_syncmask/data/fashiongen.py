@@ -61,6 +61,25 @@ def _column(data: Any, key: str, path: Path) -> np.ndarray:
     raise ValueError(f"{path}: key {key!r} has shape {data.shape}; expected (N, 1) or (N,)")
 
 
+class FashionGenFileError(OSError):
+    """The h5 file cannot be read: empty, truncated, or not HDF5."""
+
+
+@contextmanager
+def _readable(path: Path, config_key: str, doing: str) -> Iterator[None]:
+    """Turn h5py's raw OSError (which names no file) into one naming the file and config key."""
+    try:
+        yield
+    except FashionGenFileError:
+        raise
+    except OSError as err:
+        size = path.stat().st_size if path.exists() else None
+        raise FashionGenFileError(
+            f"{path} (config key `{config_key}`, {size} bytes) could not be read while "
+            f"{doing}: the file is empty, truncated or not HDF5 ({err})"
+        ) from err
+
+
 class FashionGenH5:
     """One FashionGen h5 file, opened lazily and never loaded whole.
 
@@ -87,7 +106,8 @@ class FashionGenH5:
     def _handle(self) -> h5py.File:
         """The persistent image handle of this process (re-opened after a fork)."""
         if self._h5 is None or self._pid != os.getpid():
-            self._h5 = h5py.File(self.path, "r")
+            with _readable(self.path, self.config_key, "opening it"):
+                self._h5 = h5py.File(self.path, "r")
             self._pid = os.getpid()
         return self._h5
 
@@ -96,10 +116,12 @@ class FashionGenH5:
         """The persistent handle when this process already has one, else a short-lived one,
         so building a dataset leaves no open handle for a forked worker to inherit."""
         if self._h5 is not None and self._pid == os.getpid():
-            yield self._h5
+            with _readable(self.path, self.config_key, "reading its metadata"):
+                yield self._h5
             return
-        with h5py.File(self.path, "r") as h5:
-            yield h5
+        with _readable(self.path, self.config_key, "reading its metadata"):
+            with h5py.File(self.path, "r") as h5:
+                yield h5
 
     def _dataset(self, h5: h5py.File, key: str) -> Any:
         if key not in h5:
@@ -129,7 +151,8 @@ class FashionGenH5:
             )
         if not 0 <= row < data.shape[0]:
             raise IndexError(f"row {row} is out of range for {self.path} ({data.shape[0]} rows)")
-        return np.asarray(data[row])
+        with _readable(self.path, self.config_key, f"reading the image of row {row}"):
+            return np.asarray(data[row])
 
     def strings(self, key: str) -> list[str]:
         """The whole column ``key`` decoded as Latin-1, one string per row (cached)."""

@@ -137,7 +137,12 @@ class FashionGenPretrainDataset(FashionGenRows):
         self.sidecar = None
         if path is not None:
             texts = {key: self.reader.strings(key) for key in field_keys(text_fields)}
-            self.sidecar = VisibilitySidecar(path, texts, expected_rows=len(self))
+            self.sidecar = VisibilitySidecar(
+                path,
+                texts,
+                expected_rows=len(self),
+                h5_texts=(self.reader.path, self.reader.strings),
+            )
 
     def _emit_patches(self) -> bool:
         if self.described_patches == "auto":

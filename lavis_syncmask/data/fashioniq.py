@@ -21,6 +21,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torch.utils.data.dataloader import default_collate
 
+from lavis_syncmask.data.images import load_rgb
 from lavis_syncmask.data.processors import process_text
 from lavis_syncmask.evaluation.tgir import GALLERIES, GalleryConvention, build_gallery
 from lavis_syncmask.common.paths import require_file
@@ -40,6 +41,29 @@ def join_captions(captions: Sequence[str]) -> str:
         'is red and has long sleeves'
     """
     return " and ".join(c.strip() for c in captions if c and c.strip())
+
+
+def check_triplet(entry: Any, where: str) -> None:
+    """Type-check one caption entry: ``candidate`` (and ``target`` when present) non-empty
+    strings, ``captions`` a list of strings. A string given as ``captions`` would otherwise
+    be joined letter by letter ("i and s and ...")."""
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where} must be an object, got {type(entry).__name__}: {entry!r}")
+    missing = [key for key in ("candidate", "captions") if key not in entry]
+    if missing:
+        raise ValueError(f"{where} lacks {missing}: {entry!r}")
+    for key in ("candidate", "target"):
+        if key in entry and (not isinstance(entry[key], str) or not entry[key]):
+            raise ValueError(
+                f"{where}: {key!r} must be a non-empty ASIN string, got "
+                f"{type(entry[key]).__name__} {entry[key]!r}"
+            )
+    captions = entry["captions"]
+    if not isinstance(captions, list) or not all(isinstance(c, str) for c in captions):
+        raise ValueError(
+            f"{where}: 'captions' must be a list of strings, got {type(captions).__name__} "
+            f"{captions!r}"
+        )
 
 
 def _check(value: str, allowed: tuple[str, ...], what: str) -> str:
@@ -73,15 +97,20 @@ class FashionIQ:
         if not isinstance(entries, list):
             raise ValueError(f"{path} must hold a list of triplets, got {type(entries).__name__}")
         for i, entry in enumerate(entries):
-            if not isinstance(entry, dict) or "candidate" not in entry or "captions" not in entry:
-                raise ValueError(f"{path}: entry {i} lacks 'candidate' or 'captions': {entry!r}")
+            check_triplet(entry, f"{path}: entry {i}")
         return [dict(e) for e in entries]
 
     def split_ids(self, category: Category, split: Split) -> list[str]:
         """``split.{category}.{split}.json``: the ASINs of that split."""
         _check(category, CATEGORIES, "category")
         path = self.root / "image_splits" / f"split.{category}.{split}.json"
-        return [str(asin) for asin in self._load(path)]
+        asins = self._load(path)
+        if not isinstance(asins, list):
+            raise ValueError(f"{path} must hold a list of ASINs, got {type(asins).__name__}")
+        for i, asin in enumerate(asins):
+            if not isinstance(asin, str) or not asin:
+                raise ValueError(f"{path}: entry {i} must be a non-empty ASIN string, got {asin!r}")
+        return list(asins)
 
     def image_path(self, asin: str) -> Path:
         """``images/<asin>.png``, else ``images/<asin>.jpg``."""
@@ -95,8 +124,8 @@ class FashionIQ:
         )
 
     def load_image(self, asin: str) -> Image.Image:
-        with Image.open(self.image_path(asin)) as image:
-            return image.convert("RGB")
+        """The RGB image of ``asin``; a truncated file is an error (see data/images.py)."""
+        return load_rgb(self.image_path(asin))
 
     def gallery(self, category: Category, convention: GalleryConvention) -> list[str]:
         """The val gallery ASINs of ``category``: ``original`` = every ASIN of the val split

@@ -9,7 +9,9 @@ import argparse
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
+from omegaconf import open_dict
 from transformers import BertTokenizerFast
 
 from lavis_syncmask.common.paths import resolve_data_path
@@ -70,6 +72,28 @@ def resolve_tokenizer(name_or_path: str) -> BertTokenizerFast:
         if under_root.exists():
             return load_tokenizer(under_root)
     return load_tokenizer(name_or_path)
+
+
+def locate_tokenizer(config: Any) -> Path | None:
+    """Point a relative ``model.tokenizer`` (e.g. the tiny preset's ``vocab``) at the folder
+    under a dataset's ``datasets.<builder>.data_root`` that holds it, so that key alone
+    locates the vocabulary as it locates the data. Edits ``config`` in place and returns the
+    path chosen; None (config untouched) when the path exists as given, is absolute, or is
+    under no dataset root (then $SYNCMASK_DATA_ROOT / data/synthetic / the Hugging Face cache
+    are tried when the model is built)."""
+    model = config.get("model", None)
+    name = None if model is None else model.get("tokenizer", None)
+    if not name or Path(str(name)).expanduser().is_absolute() or Path(str(name)).exists():
+        return None
+    for builder in (config.get("datasets", None) or {}).values():
+        root = builder.get("data_root", None) if hasattr(builder, "get") else None
+        found = resolve_data_path(str(name), root) if root else None
+        if found is not None and found.exists():
+            with open_dict(model):
+                model.tokenizer = str(found)
+            return found
+    return None
+
 
 
 if __name__ == "__main__":  # the old entry point; the tool lives in cli/vocab.py

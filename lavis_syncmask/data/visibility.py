@@ -3,7 +3,10 @@ format h5 (benchmarks-and-data.md, "The synthetic fashion set"): for every image
 words of its text are visible in that view and which patches each visible attribute covers.
 It gives the ground truth of word / patch sync precision (method.md section 5).
 
-File: ``<h5 stem>_visibility.jsonl``, one JSON object per row, in row order::
+File: ``<h5 stem>_visibility.jsonl``: a header line ``{"fingerprint": {"rows": N, "fields":
+[...], "text_sha256": ...}}`` (:func:`text_fingerprint` of the h5 rows it describes, so a
+sidecar left over from another version of the h5 is refused instead of silently misread),
+then one JSON object per row, in row order::
 
     {"row": 0, "product_id": 7, "pose": "front",
      "words": {"input_description": [[start, end, visible, attribute_or_null], ...],
@@ -16,9 +19,10 @@ then read on demand, so a sidecar of the real train size is never parsed whole.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,6 +33,35 @@ from lavis_syncmask.data.formats import SIDECAR_SUFFIX, sidecar_path
 from lavis_syncmask.common.paths import require_file, resolve_data_path
 
 GRID = 16
+#: The text fields whose words a sidecar describes (and whose texts its fingerprint hashes).
+SIDECAR_FIELDS: tuple[str, ...] = ("input_description", "input_name")
+FINGERPRINT_KEY = "fingerprint"
+
+
+def text_fingerprint(columns: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    """``{"rows", "fields", "text_sha256"}`` of h5 text columns (field -> one string per row).
+
+    Example:
+        >>> text_fingerprint({"input_name": ["a", "b"]})["rows"]
+        2
+    """
+    fields = list(columns)
+    counts = {len(columns[key]) for key in fields}
+    if len(counts) > 1:
+        raise ValueError(f"text columns {fields} have different lengths {sorted(counts)}")
+    digest = hashlib.sha256()
+    for key in fields:
+        digest.update(key.encode("utf-8") + b"\x1d")
+        for text in columns[key]:
+            # Separators that cannot occur in FashionGen text keep row boundaries unambiguous.
+            digest.update(text.encode("utf-8") + b"\x1e")
+    rows = counts.pop() if counts else 0
+    return {"rows": rows, "fields": fields, "text_sha256": digest.hexdigest()}
+
+
+def fingerprint_header(columns: Mapping[str, Sequence[str]]) -> str:
+    """The sidecar's first line (no newline) for the h5 text ``columns``."""
+    return json.dumps({FINGERPRINT_KEY: text_fingerprint(columns)}, separators=(",", ":"))
 
 
 def resolve_sidecar(
@@ -55,6 +88,8 @@ class VisibilitySidecar:
         field_texts: h5 key -> decoded string per row; needed to shift offsets when several
             fields are joined (``name+description``) and to check spans against the text.
         expected_rows: when given, the number of records must match (the h5 row count).
+        h5_texts: when given (h5 file, field -> strings of its rows), the sidecar must carry
+            a fingerprint of exactly these rows: a sidecar of another h5 version is an error.
     """
 
     def __init__(
@@ -62,15 +97,40 @@ class VisibilitySidecar:
         path: str | os.PathLike[str],
         field_texts: Mapping[str, Sequence[str]] | None = None,
         expected_rows: int | None = None,
+        h5_texts: tuple[Path, Callable[[str], Sequence[str]]] | None = None,
     ) -> None:
         self.path = require_file(Path(path), "sidecar")
         self.field_texts = dict(field_texts or {})
         self._file: IO[bytes] | None = None
         self._pid: int | None = None
-        self._starts = self._index_lines()
+        self.fingerprint, self._starts = self._index_lines()
+        if h5_texts is not None:
+            self._check_fingerprint(*h5_texts)
         if expected_rows is not None and len(self._starts) != expected_rows:
             raise ValueError(
                 f"{self.path} has {len(self._starts)} records but its h5 has {expected_rows} rows"
+            )
+
+    def _check_fingerprint(self, h5_path: Path, strings: Callable[[str], Sequence[str]]) -> None:
+        """Refuse a sidecar whose fingerprint is missing or is not that of ``h5_path``'s rows."""
+        regenerate = (
+            "regenerate the catalogue (python -m lavis_syncmask.synthetic) or set the dataset's "
+            "`sidecar: null`"
+        )
+        if self.fingerprint is None:
+            raise ValueError(
+                f"visibility sidecar {self.path} carries no fingerprint of the rows of {h5_path}, "
+                f"so it cannot be checked against them; {regenerate}"
+            )
+        fields = [str(f) for f in self.fingerprint.get("fields", SIDECAR_FIELDS)]
+        actual = text_fingerprint({key: strings(key) for key in fields})
+        if actual != self.fingerprint:
+            raise ValueError(
+                f"visibility sidecar {self.path} does not describe {h5_path}: it was written for "
+                f"{self.fingerprint.get('rows')} rows with text hash "
+                f"{str(self.fingerprint.get('text_sha256'))[:12]}..., the h5 has "
+                f"{actual['rows']} rows with text hash {actual['text_sha256'][:12]}... "
+                f"(a sidecar left from another version of the h5?); {regenerate}"
             )
 
     def __getstate__(self) -> dict[str, Any]:
@@ -81,14 +141,28 @@ class VisibilitySidecar:
     def __len__(self) -> int:
         return len(self._starts)
 
-    def _index_lines(self) -> np.ndarray:
-        starts, offset = [], 0
+    def _index_lines(self) -> tuple[dict[str, Any] | None, np.ndarray]:
+        """The fingerprint header (None when absent) and the byte offset of every record."""
+        starts, offset, header = [], 0, None
+        marker = b'{"' + FINGERPRINT_KEY.encode()
         with open(self.path, "rb") as f:
             for line in f:
                 if line.strip():
-                    starts.append(offset)
+                    if not starts and header is None and line.startswith(marker):
+                        header = self._parse_header(line)
+                    else:
+                        starts.append(offset)
                 offset += len(line)
-        return np.asarray(starts, dtype=np.int64)
+        return header, np.asarray(starts, dtype=np.int64)
+
+    def _parse_header(self, line: bytes) -> dict[str, Any]:
+        try:
+            header = json.loads(line)[FINGERPRINT_KEY]
+        except (json.JSONDecodeError, KeyError) as err:
+            raise ValueError(f"{self.path}: bad fingerprint header: {err}") from err
+        if not isinstance(header, dict):
+            raise ValueError(f"{self.path}: the fingerprint header is no object: {header!r}")
+        return header
 
     def _handle(self) -> IO[bytes]:
         if self._file is None or self._pid != os.getpid():

@@ -5,10 +5,12 @@ and one JSON line appended to `evaluate.txt`, the file LAVIS's tasks append thei
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
 import subprocess
+import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,8 +69,8 @@ def write_metrics(
     data_files: list[str],
     config: dict | None,
 ) -> Path:
-    """Write `<output_dir>/metrics.json` (replacing an earlier one) and append the metrics as
-    one JSON line to `<output_dir>/evaluate.txt`.
+    """Write `<output_dir>/metrics.json` (replacing an earlier one, atomically) and append the
+    metrics as one JSON line to `<output_dir>/evaluate.txt` (under a file lock).
 
     `metrics.json` holds `{"metrics", "task", "protocol", "gallery", "seeds", "checkpoint",
     "data_files", "config", "timestamp" (UTC ISO-8601), "git_commit"}`; the `evaluate.txt`
@@ -106,14 +108,38 @@ def write_metrics(
     out_dir = Path(output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "metrics.json"
-    tmp = path.with_suffix(".json.tmp")
-    # Write-then-rename, so a crash mid-write never leaves a truncated metrics.json behind.
-    tmp.write_text(json.dumps({"metrics": metrics, **provenance}, indent=2, allow_nan=False) + "\n")
-    tmp.replace(path)
+    _replace_atomically(
+        path, json.dumps({"metrics": metrics, **provenance}, indent=2, allow_nan=False) + "\n"
+    )
     line = {
         **metrics,
         **{key: provenance[key] for key in ("task", "protocol", "gallery", "timestamp")},
     }
-    with open(out_dir / "evaluate.txt", "a", encoding="utf-8") as f:
-        f.write(json.dumps(line, allow_nan=False) + "\n")
+    _append_locked(out_dir / "evaluate.txt", json.dumps(line, allow_nan=False) + "\n")
     return path
+
+
+def _replace_atomically(path: Path, text: str) -> None:
+    """Write to a temporary file unique to this writer, then rename over `path`: a reader
+    sees the old or the new file whole, and concurrent writers never share a temporary."""
+    handle, tmp = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _append_locked(path: Path, text: str) -> None:
+    """Append under an exclusive lock, so lines of concurrent evaluations never interleave."""
+    with open(path, "a", encoding="utf-8") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            f.write(text)
+            f.flush()
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

@@ -7,20 +7,31 @@ Differences from LAVIS's `RunnerBase.create_loaders`, and why:
   and a resumed run sees the same batches as an uninterrupted one;
 - `PrefetchLoader` (which creates a CUDA stream) only wraps loaders on a CUDA device;
 - `run.batch_sampler` swaps the train sampler for a batch sampler that shards and reshuffles
-  by itself, fed by the dataset's `sampler_metadata()`.
+  by itself, fed by the dataset's `sampler_metadata()`;
+- the train batch sampler can skip the first batches of an epoch (mid-epoch resume), and
+  workers ignore SIGTERM / SIGINT so the main process can stop cleanly (runner/signals.py).
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from lavis.datasets.datasets.dataloader_utils import PrefetchLoader
-from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSampler, IterableDataset
+from torch.utils.data import (
+    BatchSampler,
+    ConcatDataset,
+    DataLoader,
+    Dataset,
+    DistributedSampler,
+    IterableDataset,
+)
 
 from lavis_syncmask.common.distributed import broadcast_tensor
+from lavis_syncmask.runner.resume import SkippableBatchSampler
 from lavis_syncmask.sampling.settings import SamplerSettings
 
 METADATA_KEYS: tuple[str, ...] = ("texts", "product_ids", "subcategories", "categories")
@@ -86,6 +97,14 @@ def build_batch_sampler(
     )
 
 
+def ignore_stop_signals(worker_id: int) -> None:
+    """DataLoader workers ignore SIGTERM / SIGINT. Schedulers (and Ctrl-C) signal the whole
+    process group, and a worker killed by it makes the main process fail at its next batch,
+    before it can write the checkpoint it owes; the main process shuts its workers down."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
+
+
 def build_loader(
     dataset: Dataset,
     *,
@@ -110,15 +129,17 @@ def build_loader(
             )
         return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
     common = {"num_workers": num_workers, "collate_fn": collate_fn, "pin_memory": on_cuda}
-    if is_train and batch_sampler is not None:
-        loader = DataLoader(dataset, batch_sampler=batch_sampler, **common)
-    elif is_train:
-        sampler = DistributedSampler(
-            dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed
-        )
-        loader = DataLoader(
-            dataset, batch_size=batch_size, sampler=sampler, drop_last=True, **common
-        )
+    if num_workers > 0:
+        common["worker_init_fn"] = ignore_stop_signals
+    if is_train:
+        if batch_sampler is None:
+            sampler = DistributedSampler(
+                dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed
+            )
+            # What DataLoader(batch_size=..., sampler=..., drop_last=True) builds inside.
+            batch_sampler = BatchSampler(sampler, batch_size, drop_last=True)
+        # Skippable, so a mid-epoch resume starts at its batch without loading the others.
+        loader = DataLoader(dataset, batch_sampler=SkippableBatchSampler(batch_sampler), **common)
     else:
         sampler = None
         if distributed_eval and num_replicas > 1:
@@ -135,6 +156,14 @@ def base_loader(loader: Any) -> Any:
     return loader.loader if isinstance(loader, PrefetchLoader) else loader
 
 
+def skip_batches(loader: Any, batches: int) -> None:
+    """Make the train loader's next pass start after its first `batches` batches."""
+    inner = base_loader(loader).batch_sampler
+    if not isinstance(inner, SkippableBatchSampler):
+        raise TypeError(f"the train loader's batch sampler {type(inner).__name__} cannot skip")
+    inner.skip_next(batches)
+
+
 def set_loader_epoch(loader: Any, epoch: int) -> None:
     """Tell the loader's batch sampler, else its sampler, which epoch starts (if they care)."""
     inner = base_loader(loader)
@@ -145,14 +174,17 @@ def set_loader_epoch(loader: Any, epoch: int) -> None:
 
 
 @torch.no_grad()
-def refresh_sampler_similarity(sampler: Any, model: Any, epoch: int, texts: list[str]) -> bool:
+def refresh_sampler_similarity(
+    sampler: Any, model: Any, epoch: int, texts: list[str]
+) -> torch.Tensor | None:
     """Re-embed the catalogue's texts with the current model when the sampler asks for it.
 
     The embeddings `(N, D)` come from `model.sampler_text_embeddings(texts)` and are broadcast
-    from rank 0 so every rank's sampler shards the same batches. Returns whether it refreshed.
+    from rank 0 so every rank's sampler shards the same batches. Returns them (on the CPU),
+    or None when nothing was refreshed.
     """
     if not sampler.needs_refresh(epoch):
-        return False
+        return None
     embed = getattr(model, "sampler_text_embeddings", None)
     if embed is None:
         logger.warning(
@@ -161,7 +193,7 @@ def refresh_sampler_similarity(sampler: Any, model: Any, epoch: int, texts: list
             epoch,
             type(model).__name__,
         )
-        return False
+        return None
     was_training = model.training
     model.eval()
     try:
@@ -173,4 +205,4 @@ def refresh_sampler_similarity(sampler: Any, model: Any, epoch: int, texts: list
     logger.info(
         "epoch %d: refreshed batch-sampler similarities (%s)", epoch, tuple(embeddings.shape)
     )
-    return True
+    return embeddings

@@ -7,7 +7,11 @@ It replaces LAVIS's `BaseTask._train_inner_loop`, whose pitfalls break SyncMask 
 - optional gradient-norm clipping (`run.max_grad_norm`), after unscaling under AMP;
 - autocast and the gradient scaler only on CUDA; DDP gradient sync only on update steps;
 - epoch statistics are averaged over ranks with a collective on the backend's device (LAVIS's
-  MetricLogger makes a CUDA tensor), and a tqdm bar shows progress on the main process.
+  MetricLogger makes a CUDA tensor), and a tqdm bar shows progress on the main process;
+- a non-finite loss (on any rank) skips that step's backward and is counted (`skipped_steps`);
+  the runner stops the run after `run.max_bad_steps` of them in a row;
+- an epoch can start at a given batch (mid-epoch resume) and stop after any step (the
+  runner's `after_step` hook: periodic and signal checkpoints).
 The per-step work stays in `task.train_step(model, samples)`, which returns the loss tensor.
 The seeding helpers live here too: each epoch reseeds from (seed, rank, epoch) so that a
 resumed epoch draws the same dropout / masking randomness as an uninterrupted one.
@@ -16,8 +20,10 @@ resumed epoch draws the same dropout / masking randomness as an uninterrupted on
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +32,15 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from lavis_syncmask.common.distributed import all_reduce_mean, is_main_process
+from lavis_syncmask.common.distributed import (
+    all_reduce_mean,
+    collective_device,
+    is_dist,
+    is_main_process,
+)
+from lavis_syncmask.runner.resume import EpochProgress, restore_rng
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -87,6 +101,17 @@ def _apply_update(
     optimizer.zero_grad(set_to_none=True)
 
 
+def _all_ranks_finite(value: float) -> bool:
+    """Whether the loss is finite on every rank: under DDP one rank cannot skip a backward
+    the others run (their gradient all-reduce would wait for it forever)."""
+    finite = math.isfinite(value)
+    if is_dist():
+        flag = torch.tensor([0.0 if finite else 1.0], device=collective_device())
+        torch.distributed.all_reduce(flag)
+        finite = bool(flag.item() == 0)
+    return finite
+
+
 def _forward_backward(
     task: Any,
     model: torch.nn.Module,
@@ -94,7 +119,9 @@ def _forward_backward(
     scaler: Any | None,
     settings: LoopSettings,
     sync: bool,
-) -> float:
+) -> float | None:
+    """The step's loss value after its backward, or None when a non-finite loss (on any
+    rank) made it skip the backward, so its gradients never reach the weights."""
     # Between updates DDP need not all-reduce gradients: they only accumulate locally.
     skip_sync = isinstance(model, DistributedDataParallel) and not sync
     with model.no_sync() if skip_sync else contextlib.nullcontext():
@@ -104,10 +131,8 @@ def _forward_backward(
         if not torch.is_tensor(loss) or loss.dim() != 0:
             raise ValueError(f"{type(task).__name__}.train_step must return a scalar tensor")
         value = float(loss.detach())
-        if not math.isfinite(value):
-            raise FloatingPointError(
-                f"non-finite training loss {value} (iteration {samples['iters']})"
-            )
+        if not _all_ranks_finite(value):
+            return None
         scaled = loss / settings.accum_grad_iters
         (scaler.scale(scaled) if scaler is not None else scaled).backward()
     return value
@@ -124,23 +149,37 @@ def train_one_epoch(
     device: torch.device,
     epoch: int,
     settings: LoopSettings,
+    progress: EpochProgress | None = None,
+    after_step: Callable[[EpochProgress, bool], bool] | None = None,
 ) -> dict[str, float]:
-    """Run one epoch over `loader` (len(loader) batches); returns rank-averaged `loss`, the
-    last `lr` and the number of `steps` (iterations) and `updates` (optimizer steps)."""
+    """Run one epoch over `loader` (len(loader) batches); returns rank-averaged `loss` (over
+    the finite steps), the last `lr`, the number of `steps` (iterations), `updates`
+    (optimizer steps) and `skipped_steps` (non-finite losses, whose update is skipped).
+
+    `progress` resumes an epoch at `progress.iteration` (the loader must already skip those
+    batches) with its RNG states; `after_step(progress, is_update)` runs after every
+    iteration and returns True to stop the epoch there (then `stopped` is in the stats).
+    """
     iters = len(loader)
     if iters == 0:
         raise ValueError(
             f"epoch {epoch}: the train loader yields no batch (dataset smaller than "
             "batch_size_train x world size?)"
         )
+    state = progress if progress is not None else EpochProgress(epoch=epoch)
     model.train()
     optimizer.zero_grad(set_to_none=True)
     batches = loader if hasattr(loader, "__next__") else iter(loader)
-    progress = tqdm(
-        range(iters), desc=f"train epoch {epoch}", disable=not is_main_process(), mininterval=2.0
+    if state.rng is not None:  # after iter(): workers were seeded as in the first run
+        restore_rng(state.rng)
+    bar = tqdm(
+        range(state.iteration, iters),
+        desc=f"train epoch {epoch}",
+        disable=not is_main_process(),
+        mininterval=2.0,
     )
-    loss_sum, updates = 0.0, 0
-    for i in progress:
+    stopped, group_has_grads = False, False
+    for i in bar:
         samples = move_to_device(next(batches), device)
         # `starts_update`: the first micro-batch after an optimizer step. A model that keeps
         # a schedule (EMA teacher, mask warm-up) advances it only then, so that
@@ -155,15 +194,47 @@ def train_one_epoch(
         )
         lr_scheduler.step(cur_epoch=epoch, cur_step=i)
         is_update = (i + 1) % settings.accum_grad_iters == 0 or i + 1 == iters
-        loss_sum += _forward_backward(task, model, samples, scaler, settings, sync=is_update)
+        value = _forward_backward(task, model, samples, scaler, settings, sync=is_update)
+        _count(state, value, epoch, i)
+        group_has_grads = group_has_grads or value is not None
         if is_update:
-            _apply_update(model, optimizer, scaler, settings)
-            updates += 1
+            if group_has_grads:
+                _apply_update(model, optimizer, scaler, settings)
+                state.updates += 1
+            optimizer.zero_grad(set_to_none=True)
+            group_has_grads = False
+        state.iteration = i + 1
         if i % settings.log_freq == 0 or i + 1 == iters:
-            progress.set_postfix(
-                loss=f"{loss_sum / (i + 1):.4f}", lr=optimizer.param_groups[0]["lr"], refresh=False
-            )
-    progress.close()
-    stats = all_reduce_mean({"loss": loss_sum / iters})
-    stats.update(lr=float(optimizer.param_groups[0]["lr"]), steps=iters, updates=updates)
+            done = max(1, state.iteration - state.skipped)
+            bar.set_postfix(
+                loss=f"{state.loss_sum / done:.4f}", lr=optimizer.param_groups[0]["lr"],
+                skipped=state.skipped, refresh=False,
+            )  # fmt: skip
+        if after_step is not None and after_step(state, is_update):
+            stopped = True
+            break
+    bar.close()
+    stats = all_reduce_mean({"loss": state.loss_sum / max(1, state.iteration - state.skipped)})
+    stats.update(
+        lr=float(optimizer.param_groups[0]["lr"]),
+        steps=state.iteration,
+        updates=state.updates,
+        skipped_steps=state.skipped,
+    )
+    if stopped:
+        stats["stopped"] = True
     return stats
+
+
+def _count(state: EpochProgress, value: float | None, epoch: int, step: int) -> None:
+    """Add a step's loss to the epoch sums, or count it as a skipped non-finite step."""
+    if value is None:
+        state.skipped += 1
+        state.in_a_row += 1
+        logger.warning(
+            "epoch %d iteration %d: non-finite loss, update skipped (%d skipped this epoch, "
+            "%d in a row)", epoch, step, state.skipped, state.in_a_row,
+        )  # fmt: skip
+    else:
+        state.loss_sum += value
+        state.in_a_row = 0

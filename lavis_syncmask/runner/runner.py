@@ -11,9 +11,13 @@ What it changes in `RunnerBase` (lavis-notes.md, "Runner pitfalls"), each for a 
 - a relative `run.output_dir` is taken from the working directory, the resolved config is
   written there, and a second runner in one process does not hit the registry's KeyError;
 - `run.batch_sampler` (semi_hard | grouped | random | null) + `run.sampler` -> SemiHardBatchSampler;
-- every `run.*` key is read once, typed and checked, into `self.settings` (`RunSettings`).
+- every `run.*` key is read once, typed and checked, into `self.settings` (`RunSettings`);
+- mid-epoch checkpoints every `run.save_every_iters` iterations and on SIGTERM / SIGINT that
+  resume at their batch, `run.keep_last` numbered checkpoints, non-finite losses skipped up
+  to `run.max_bad_steps` in a row (runner/checkpointing.py, runner/resume.py).
 
-Task hooks: `before_train_epoch`, `after_train_epoch` / `epoch_means`.
+Task hooks: `before_train_epoch`, `after_train_epoch` / `epoch_means`, `resume_state` /
+`load_resume_state`.
 """
 
 from __future__ import annotations
@@ -33,8 +37,11 @@ from omegaconf import OmegaConf
 from torch.nn.parallel import DistributedDataParallel
 
 from lavis_syncmask.common.checkpoint import (
+    checkpoint_name,
     load_checkpoint,
     load_model_weights,
+    prune_checkpoints,
+    remove_stale_partials,
     restore_training_state,
     save_checkpoint,
 )
@@ -46,24 +53,23 @@ from lavis_syncmask.common.distributed import (
     is_dist,
     is_main_process,
 )
+from lavis_syncmask.common.paths import job_folder
+from lavis_syncmask.runner import checkpointing as policy
 from lavis_syncmask.runner.loaders import (
     build_batch_sampler,
     build_loader,
-    refresh_sampler_similarity,
     sampler_metadata,
     set_loader_epoch,
 )
 from lavis_syncmask.runner.loop import LoopSettings, epoch_seed, seed_everything, train_one_epoch
+from lavis_syncmask.runner.resume import EpochProgress, any_rank
 from lavis_syncmask.runner.settings import RunSettings
+from lavis_syncmask.runner.signals import StopRequests
 
 logger = logging.getLogger(__name__)
 
 BEST_CHECKPOINT = "checkpoint_best.pth"
 CONFIG_FILE = "config.yaml"
-
-
-def epoch_checkpoint_name(epoch: int) -> str:
-    return f"checkpoint_{epoch}.pth"
 
 
 def _jsonable(value: Any) -> Any:
@@ -94,6 +100,10 @@ class RunnerSyncMask(RunnerBase):
         self.best_checkpoint: str | None = None
         self._batch_sampler: Any | None = None
         self._sampler_texts: list[str] = []
+        self._stop = StopRequests()
+        # A mid-epoch checkpoint's state ({"ranks": [...], "sampler_embeddings"}), until used.
+        self._resume: dict[str, Any] | None = None
+        self._sampler_embeddings: torch.Tensor | None = None
         super().__init__(cfg, task, model, datasets, job_id)
         if self.settings.amp and self.device.type != "cuda":
             logger.warning("run.amp is set but the device is %s: AMP stays off", self.device)
@@ -165,8 +175,7 @@ class RunnerSyncMask(RunnerBase):
 
     # ------------------------------------------------------------------ output
     def setup_output_dir(self) -> None:
-        base = Path(self.settings.output_dir).expanduser()
-        output_dir = (base if base.is_absolute() else Path.cwd() / base) / self.job_id
+        output_dir = job_folder(self.settings.output_dir, self.job_id)
         result_dir = output_dir / "result"
         result_dir.mkdir(parents=True, exist_ok=True)
         for name, path in (("output_dir", output_dir), ("result_dir", result_dir)):
@@ -175,6 +184,7 @@ class RunnerSyncMask(RunnerBase):
             registry.register_path(name, str(path))
         self.output_dir, self.result_dir = output_dir, result_dir
         if is_main_process():
+            remove_stale_partials(output_dir)  # left by a process killed mid-write
             (output_dir / CONFIG_FILE).write_text(self.config_yaml(), encoding="utf-8")
 
     def config_yaml(self) -> str:
@@ -253,15 +263,19 @@ class RunnerSyncMask(RunnerBase):
         if not self.evaluate_only and self.resume_ckpt_path:
             self._load_checkpoint(self.resume_ckpt_path)
         last_epoch = self.start_epoch - 1
-        for epoch in range(self.start_epoch, self.max_epoch):
-            if not self.evaluate_only:
-                self.log_stats(self.train_epoch(epoch), "train")
-            self._validate(epoch)
-            if self.evaluate_only:
-                break
-            self._save_checkpoint(epoch, is_best=False)
-            barrier()  # no rank may read a checkpoint before rank 0 has written it
-            last_epoch = epoch
+        with self._stop:  # SIGTERM / SIGINT: checkpoint, then TrainingStopped
+            for epoch in range(self.start_epoch, self.max_epoch):
+                if not self.evaluate_only:
+                    self.log_stats(self.train_epoch(epoch), "train")
+                self._validate(epoch)
+                if self.evaluate_only:
+                    break
+                self._save_checkpoint(epoch, is_best=False)
+                barrier()  # no rank may read a checkpoint before rank 0 has written it
+                last_epoch = epoch
+                if any_rank(self._stop.signum is not None):
+                    checkpoint = self.output_dir / checkpoint_name(epoch)
+                    raise policy.stopped_by_signal(self._stop, checkpoint)
         test_epoch: Any = "best" if self.best_epoch is not None else last_epoch
         self.evaluate(cur_epoch=test_epoch, skip_reload=self.evaluate_only)
         elapsed = datetime.timedelta(seconds=int(time.time() - start))
@@ -269,7 +283,14 @@ class RunnerSyncMask(RunnerBase):
 
     def train_epoch(self, epoch: int) -> dict[str, Any]:
         loader = self.train_loader
-        self._start_epoch(loader, epoch)
+        progress = self._start_epoch(loader, epoch)
+        hook = policy.StepHook(
+            self.settings,
+            self._stop,
+            self._save_progress,
+            len(loader),
+            0 if progress is None else progress.iteration,
+        )
         stats: dict[str, Any] = train_one_epoch(
             task=self.task,
             model=self.model,
@@ -280,7 +301,12 @@ class RunnerSyncMask(RunnerBase):
             device=self.device,
             epoch=epoch,
             settings=self.loop_settings,
+            progress=progress,
+            after_step=hook,
         )
+        if stats.get("stopped"):
+            self.log_stats(stats, "train")
+            raise policy.stopped_by_signal(self._stop, hook.checkpoint)
         stats.update(self._task_epoch_stats(epoch))
         if self._batch_sampler is not None:
             sampler_stats = self._batch_sampler.epoch_statistics()
@@ -288,15 +314,22 @@ class RunnerSyncMask(RunnerBase):
         logger.info("epoch %d train stats: %s", epoch, json.dumps(stats, default=_jsonable))
         return stats
 
-    def _start_epoch(self, loader: Any, epoch: int) -> None:
+    def _start_epoch(self, loader: Any, epoch: int) -> EpochProgress | None:
+        """Epoch set-up; returns the progress to resume from when a mid-epoch checkpoint of
+        this epoch was loaded (its batches are then skipped, its state restored)."""
+        resume, self._resume = self._resume, None
         set_loader_epoch(loader, epoch)
         if self._batch_sampler is not None:
             model = self.unwrap_dist_model(self.model)
-            refresh_sampler_similarity(self._batch_sampler, model, epoch, self._sampler_texts)
+            self._sampler_embeddings = policy.sampler_similarity_for_epoch(
+                self._batch_sampler, model, epoch, self._sampler_texts, resume,
+                self._sampler_embeddings,
+            )  # fmt: skip
         hook = getattr(self.task, "before_train_epoch", None)
         if callable(hook):
             hook(epoch)
         seed_everything(epoch_seed(self.seed, get_rank(), epoch))
+        return None if resume is None else policy.resume_epoch(resume, self.task, loader)
 
     def _task_epoch_stats(self, epoch: int) -> dict[str, Any]:
         after = getattr(self.task, "after_train_epoch", None)
@@ -361,11 +394,22 @@ class RunnerSyncMask(RunnerBase):
         return logs
 
     # ------------------------------------------------------------------ checkpoints
-    def _save_checkpoint(self, cur_epoch: int, is_best: bool = False) -> None:
+    def _save_progress(self, progress: EpochProgress) -> Path | None:
+        """A mid-epoch checkpoint at `progress` (every rank's RNG and running sums with it);
+        returns its path (on the main process)."""
+        state = policy.mid_epoch_state(progress, self.task, self._sampler_embeddings)
+        path = self._save_checkpoint(progress.epoch, resume=state)
+        barrier()
+        return path
+
+    def _save_checkpoint(
+        self, cur_epoch: int, is_best: bool = False, resume: dict[str, Any] | None = None
+    ) -> Path | None:
         if not is_main_process():
-            return
-        name = BEST_CHECKPOINT if is_best else epoch_checkpoint_name(cur_epoch)
-        save_checkpoint(
+            return None
+        iteration = None if resume is None else int(resume["ranks"][0]["iteration"])
+        name = BEST_CHECKPOINT if is_best else checkpoint_name(cur_epoch, iteration)
+        path = save_checkpoint(
             self.output_dir / name,
             model=self.unwrap_dist_model(self.model),
             optimizer=self.optimizer,
@@ -374,7 +418,10 @@ class RunnerSyncMask(RunnerBase):
             config_yaml=self.config_yaml(),
             best_epoch=self.best_epoch,
             best_agg_metric=self.best_agg_metric,
+            resume=resume,
         )
+        prune_checkpoints(self.output_dir, self.settings.keep_last)
+        return path
 
     def _load_checkpoint(self, url_or_filename: str) -> None:
         checkpoint = load_checkpoint(url_or_filename, "run.resume_ckpt_path")
@@ -384,6 +431,8 @@ class RunnerSyncMask(RunnerBase):
             optimizer=self.optimizer,
             scaler=self.scaler,
         )
+        if checkpoint.get("resume") is not None:  # mid-epoch: that epoch again, from its batch
+            self.start_epoch, self._resume = int(checkpoint["epoch"]), checkpoint["resume"]
         self.best_epoch = checkpoint.get("best_epoch")
         self.best_agg_metric = checkpoint.get("best_agg_metric")
         best = Path(url_or_filename).expanduser().parent / BEST_CHECKPOINT

@@ -65,6 +65,29 @@ def _resolve_replicas(num_replicas: int | None, rank: int | None) -> tuple[int, 
     return int(num_replicas), int(rank)
 
 
+def _refuse_degenerate(mode: str, batch_size: int, product: np.ndarray, group: np.ndarray) -> None:
+    """Refuse catalogues that cannot give the batches `mode` promises: they would train on
+    with every pair a false negative (and NaN similarity statistics) instead of failing."""
+    products = len(np.unique(product))
+    if products < 2:
+        raise ValueError(
+            f"the catalogue has a single product for all {len(product)} items: every pair in a "
+            "batch would be a false negative; check the product ids (input_productID)"
+        )
+    if mode != "random" and products < batch_size:
+        raise ValueError(
+            f"mode {mode!r} never puts two items of one product in a batch, but the catalogue "
+            f"has {products} products for batches of {batch_size}; lower the batch size or "
+            "use run.batch_sampler: random"
+        )
+    if mode == "grouped" and len(np.unique(group)) < 2:
+        raise ValueError(
+            "mode 'grouped' groups items by subcategory, but the catalogue has a single "
+            "subcategory, so its batches would be random ones; use run.batch_sampler: random "
+            "(or semi_hard, which groups by text similarity)"
+        )
+
+
 class SemiHardBatchSampler(Sampler[list[int]]):
     """Batches of `batch_size / group_size` groups of similar, yet distinct, items.
 
@@ -118,6 +141,7 @@ class SemiHardBatchSampler(Sampler[list[int]]):
         product = _codes("product_ids", product_ids, n)
         group = _codes("groups", groups, n)
         category = _codes("categories", categories, n)
+        _refuse_degenerate(mode, batch_size, product, group)
         self.num_replicas, self.rank = _resolve_replicas(num_replicas, rank)
         self.mode, self.batch_size, self.group_size = mode, batch_size, group_size
         self.sim_lower, self.sim_upper, self.seed = float(sim_lower), float(sim_upper), seed
@@ -282,10 +306,13 @@ class SemiHardBatchSampler(Sampler[list[int]]):
         """Averages of `batch_statistics` over this rank's batches of the current epoch."""
         if self._stats is None or self._stats[0] != self.epoch:
             per_batch = [self.batch_statistics(b) for b in self._local_batches()]
-            stats = {
-                key: float(np.nanmean([s[key] for s in per_batch]))
-                for key in ("mean_negative_similarity", "false_negatives", "same_group_fraction")
-            }
+            stats = {}
+            for key in ("mean_negative_similarity", "false_negatives", "same_group_fraction"):
+                # A batch with no pair to measure gives NaN; the mean skips it, and a key no
+                # batch could measure is left out rather than logged as NaN.
+                finite = [s[key] for s in per_batch if not math.isnan(s[key])]
+                if finite:
+                    stats[key] = float(np.mean(finite))
             stats["false_negatives_per_batch"] = stats.pop("false_negatives")
             stats["num_batches"] = float(len(per_batch))
             stats["epoch"] = float(self.epoch)

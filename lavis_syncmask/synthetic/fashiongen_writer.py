@@ -15,18 +15,12 @@ from typing import Literal
 import h5py
 import numpy as np
 
-from lavis_syncmask.data.formats import (
-    DESCRIPTION_KEY,
-    NAME_KEY,
-    STRING_KEYS,
-    sidecar_path,
-)
+from lavis_syncmask.data.formats import STRING_KEYS
+from lavis_syncmask.data.visibility import SIDECAR_FIELDS, fingerprint_header, sidecar_path
 from lavis_syncmask.synthetic.catalogue import Product
 from lavis_syncmask.synthetic.geometry import SIZE, ViewSpec
 from lavis_syncmask.synthetic.render import render_view
 
-#: The text fields whose words the sidecar describes.
-SIDECAR_FIELDS = (DESCRIPTION_KEY, NAME_KEY)
 _BLOCK = 32  # images rendered before one h5 write
 Compression = Literal["gzip", "lzf", "none"]
 
@@ -117,6 +111,8 @@ def write_fashiongen_split(
     ):
         for key, data in metadata.items():
             h5.create_dataset(key, data=data, track_times=False)
+        texts = {key: [v.decode("latin-1") for v in metadata[key][:, 0]] for key in SIDECAR_FIELDS}
+        side.write(fingerprint_header(texts) + "\n")
         images = h5.create_dataset(
             "input_image",
             shape=(n, SIZE, SIZE, 3),

@@ -74,6 +74,8 @@ def invisible_word_counts(sidecar: Path) -> dict[str, list[int]]:
     with open(sidecar, encoding="ascii") as lines:
         for line in lines:
             record = json.loads(line)
+            if "row" not in record:
+                continue  # the fingerprint header
             tally = counts.setdefault(record["pose"], [0, 0])
             for words in record["words"].values():
                 for _, _, visible, attribute in words:

@@ -92,10 +92,14 @@ class EvaluationTask(BaseTask):
         return val_result
 
     def _checkpoint(self) -> str | None:
+        """The weights loaded last, which decide the evaluated model: `--checkpoint`, else
+        `finetuned` only when `load_finetuned` loaded it, else `init_from` / `pretrained`.
+        A file the config names but the model did not load is never named."""
         model_cfg = self.cfg.model_cfg
+        loaded_finetuned = model_cfg.get("load_finetuned", False) and model_cfg.get("finetuned")
         path = (
             self.settings.checkpoint
-            or model_cfg.get("finetuned")
+            or loaded_finetuned
             or model_cfg.get("init_from")
             or model_cfg.get("pretrained")
         )

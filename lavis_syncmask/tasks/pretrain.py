@@ -67,5 +67,15 @@ class SyncMaskPretrainTask(BaseTask):
         """Means of the loss terms and mask statistics since the epoch started."""
         return self.meters.means()
 
+    def resume_state(self) -> dict[str, Any]:
+        """This rank's running sums, saved in a mid-epoch checkpoint."""
+        return {"total": dict(self.meters.total), "count": dict(self.meters.count)}
+
+    def load_resume_state(self, state: dict[str, Any]) -> None:
+        """Continue the epoch means of an interrupted epoch (after `before_train_epoch`)."""
+        self.meters.reset()
+        self.meters.total.update({str(k): float(v) for k, v in state["total"].items()})
+        self.meters.count.update({str(k): int(v) for k, v in state["count"].items()})
+
     def evaluation(self, model: Any, data_loader: Any, cuda_enabled: bool = True) -> list:
         return []  # pretraining has no validation pass; retrieval is its own task

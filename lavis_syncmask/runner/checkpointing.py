@@ -1,0 +1,135 @@
+"""When `runner_syncmask` writes a checkpoint inside an epoch, and when it stops early.
+
+After every training iteration the loop calls a :class:`StepHook`, which
+- stops the run with a checkpoint and :class:`NonFiniteLossError` after `run.max_bad_steps`
+  non-finite losses in a row (the skipped steps left the weights at their last good value);
+- at optimizer-update boundaries only (so no accumulated gradient is lost), writes a mid-epoch
+  checkpoint every `run.save_every_iters` iterations, and writes one and stops the epoch when
+  SIGTERM or SIGINT arrived on any rank.
+Writing is the runner's job (`save(progress) -> path`); this module decides, and puts an
+interrupted epoch back (:func:`resume_epoch`, :func:`sampler_similarity_for_epoch`).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lavis_syncmask.common.distributed import get_rank, get_world_size
+from lavis_syncmask.runner.loaders import refresh_sampler_similarity, skip_batches
+from lavis_syncmask.runner.resume import (
+    EpochProgress,
+    any_rank,
+    capture_rng,
+    gather_ranks,
+    load_task_state,
+    task_state,
+)
+from lavis_syncmask.runner.settings import RunSettings
+from lavis_syncmask.runner.signals import NonFiniteLossError, StopRequests, TrainingStopped
+
+SaveProgress = Callable[[EpochProgress], "Path | None"]
+
+logger = logging.getLogger(__name__)
+
+
+class StepHook:
+    """The loop's `after_step` for one epoch of `iters` iterations, starting at `start`."""
+
+    def __init__(
+        self,
+        settings: RunSettings,
+        stop: StopRequests,
+        save: SaveProgress,
+        iters: int,
+        start: int = 0,
+    ) -> None:
+        self.settings, self.stop, self.save, self.iters = settings, stop, save, iters
+        self.last_saved = start
+        self.checkpoint: Path | None = None
+
+    def __call__(self, progress: EpochProgress, is_update: bool) -> bool:
+        if progress.in_a_row >= self.settings.max_bad_steps:
+            path = self.save(progress)
+            raise NonFiniteLossError(
+                f"{progress.in_a_row} non-finite losses in a row (run.max_bad_steps="
+                f"{self.settings.max_bad_steps}), the last at epoch {progress.epoch} iteration "
+                f"{progress.iteration - 1}: the run stopped. Their updates were skipped, so the "
+                f"checkpoint {path} holds the last good weights. Lower run.init_lr, set "
+                "run.max_grad_norm, or look for bad rows in the data.",
+                exit_code=1,
+                checkpoint=None if path is None else str(path),
+            )
+        if not is_update:
+            return False
+        stopping = any_rank(self.stop.signum is not None)
+        every = self.settings.save_every_iters
+        due = every > 0 and progress.iteration - self.last_saved >= every
+        # The epoch's own checkpoint follows its last iteration: no mid-epoch one there.
+        if stopping or (due and progress.iteration < self.iters):
+            self.checkpoint = self.save(progress)
+            self.last_saved = progress.iteration
+        return stopping
+
+
+def stopped_by_signal(stop: StopRequests, checkpoint: Path | str | None) -> TrainingStopped:
+    """The exception that ends a run after a stop signal and its checkpoint."""
+    signum = stop.signum if stop.signum is not None else int(signal.SIGTERM)  # another rank's
+    name = signal.Signals(signum).name
+    return TrainingStopped(
+        f"stopped by {name} after writing {checkpoint}; resume with "
+        f"--options run.resume_ckpt_path={checkpoint}",
+        exit_code=128 + signum,
+        checkpoint=None if checkpoint is None else str(checkpoint),
+    )
+
+
+def resume_epoch(resume: dict[str, Any], task: Any, loader: Any) -> EpochProgress:
+    """This rank's progress in a mid-epoch checkpoint's `resume` state, with the task's
+    running means restored and the loader set to skip the batches already trained on."""
+    ranks = resume["ranks"]
+    if len(ranks) != get_world_size():
+        raise ValueError(
+            f"run.resume_ckpt_path: a mid-epoch checkpoint of {len(ranks)} process(es) "
+            f"cannot resume exactly with {get_world_size()}; resume from an epoch checkpoint"
+        )
+    progress = EpochProgress.from_state(dict(ranks[get_rank()]))
+    load_task_state(task, progress.task)
+    skip_batches(loader, progress.iteration)
+    logger.info("epoch %d resumes at iteration %d", progress.epoch, progress.iteration)
+    return progress
+
+
+def mid_epoch_state(
+    progress: EpochProgress, task: Any, sampler_embeddings: torch.Tensor | None
+) -> dict[str, Any]:
+    """The `resume` entry of a mid-epoch checkpoint: every rank's progress with its RNG
+    states and task sums (a collective: every rank calls it), and the sampler embeddings."""
+    progress.rng, progress.task = capture_rng(), task_state(task)
+    return {"ranks": gather_ranks(progress.state()), "sampler_embeddings": sampler_embeddings}
+
+
+def sampler_similarity_for_epoch(
+    sampler: Any,
+    model: Any,
+    epoch: int,
+    texts: list[str],
+    resume: dict[str, Any] | None,
+    current: torch.Tensor | None,
+) -> torch.Tensor | None:
+    """The embeddings the batch sampler uses this epoch (None: TF-IDF). At a fresh epoch
+    start, the model re-embeds `texts` when the sampler asks; resuming mid-epoch, the
+    embeddings saved with the checkpoint are put back instead, since re-embedding with
+    mid-epoch weights would change the batches still to come."""
+    if resume is None:
+        fresh = refresh_sampler_similarity(sampler, model, epoch, texts)
+        return current if fresh is None else fresh
+    saved = resume.get("sampler_embeddings")
+    if saved is not None:
+        sampler.refresh_similarity(saved)
+    return saved
