@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 
 import torch
 from lavis.models.med import BertConfig, BertForMaskedLM
 from lavis.models.vit import VisionTransformerEncoder, interpolate_pos_embed
 from torch import nn
 
+from lavis_syncmask.common.weights import resolve_weights
 from lavis_syncmask.models.config import BackboneConfig, InitConfig
 
 
@@ -121,22 +121,19 @@ def capture_cross_attention(
             handle.remove()
 
 
-def _load_state(path: str) -> dict[str, torch.Tensor]:
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise FileNotFoundError(
-            f"checkpoint {file} not found. Nothing is downloaded: download it on a machine with "
-            "internet and set its local path in the model config."
-        )
+def _load_state(path: str, config_key: str) -> dict[str, torch.Tensor]:
+    # A URL is fetched once into the torch hub cache (LAVIS's convention); offline it fails
+    # at once naming the URL, the cache path and the key.
+    file = resolve_weights(path, config_key)
     state = torch.load(file, map_location="cpu", weights_only=True)
     return state.get("model", state) if isinstance(state, dict) else state
 
 
 def load_init_weights(model: nn.Module, init: InitConfig) -> list[str]:
-    """Initialise from local files only: an ALBEF checkpoint, or DeiT + BERT. Returns the
+    """Initialise from an ALBEF checkpoint (URL or file), or DeiT + BERT. Returns the
     names of parameters left at their random initialisation (MIM decoder, heads, ...)."""
     if init.pretrained:
-        state = _load_state(init.pretrained)
+        state = _load_state(init.pretrained, "model.pretrained")
         for key in ("visual_encoder.pos_embed", "visual_encoder_m.pos_embed"):
             if key in state:
                 state[key] = interpolate_pos_embed(state[key], model.visual_encoder)
@@ -147,7 +144,7 @@ def load_init_weights(model: nn.Module, init: InitConfig) -> list[str]:
         return list(result.missing_keys)
     missing: list[str] = []
     if init.vit_init:
-        state = _load_state(init.vit_init)
+        state = _load_state(init.vit_init, "model.vit_init")
         state["pos_embed"] = interpolate_pos_embed(state["pos_embed"], model.visual_encoder)
         missing += model.visual_encoder.load_state_dict(state, strict=False).missing_keys
     if init.bert_init:

@@ -132,9 +132,10 @@ class SyncMaskFashion(BaseModel):
                 "checkpoint) or `vit_init` + `bert_init` to local files for paper-scale runs",
                 cfg.get("model_type", "?"),
             )
-        load_init_weights(model, init)
-        model.copy_to_teacher()
         checkpoint = cfg.get("finetuned") if cfg.get("load_finetuned", False) else None
+        if not checkpoint:  # a fine-tuned checkpoint replaces every weight: fetch nothing
+            load_init_weights(model, init)
+        model.copy_to_teacher()
         if checkpoint:
             model.load_checkpoint(checkpoint)
         return model
