@@ -126,7 +126,7 @@ def _row(record: dict[str, str | None], line: int, images: Path) -> CatalogueRow
     for column in REQUIRED_COLUMNS:
         if not values[column]:
             return f"empty `{column}`"
-    for column in ("text", "category", "subcategory"):
+    for column in ("text", "product_id", "category", "subcategory"):
         try:
             values[column].encode("latin-1")
         except UnicodeEncodeError:

@@ -55,8 +55,7 @@ def _write_metadata(h5: h5py.File, rows: Sequence[CatalogueRow]) -> None:
         h5.create_dataset(key, data=string_column(values, key), track_times=False)
     keys = [r.product_id for r in rows]
     h5.create_dataset(PRODUCT_KEY, data=product_codes(keys).reshape(n, 1), track_times=False)
-    encoded = np.array([k.encode("utf-8") for k in keys], dtype=h5py.string_dtype("utf-8"))
-    h5.create_dataset(PRODUCT_KEY_KEY, data=encoded.reshape(n, 1), track_times=False)
+    h5.create_dataset(PRODUCT_KEY_KEY, data=string_column(keys, PRODUCT_KEY_KEY), track_times=False)
     h5.create_dataset("index", data=np.arange(n, dtype=np.int64).reshape(n, 1))
 
 

@@ -129,6 +129,15 @@ def _load_state(path: str, config_key: str) -> dict[str, torch.Tensor]:
     return state.get("model", state) if isinstance(state, dict) else state
 
 
+def fetch_init_weights(init: InitConfig) -> None:
+    """Make the URL / file initialisation sources local before the (large) model is built, so
+    a missing file or an offline machine fails at once."""
+    if init.pretrained:
+        resolve_weights(init.pretrained, "model.pretrained")
+    elif init.vit_init:
+        resolve_weights(init.vit_init, "model.vit_init")
+
+
 def load_init_weights(model: nn.Module, init: InitConfig) -> list[str]:
     """Initialise from an ALBEF checkpoint (URL or file), or DeiT + BERT. Returns the
     names of parameters left at their random initialisation (MIM decoder, heads, ...)."""

@@ -40,6 +40,7 @@ from lavis_syncmask.models.backbones import (
     build_vision_encoder,
     capture_cross_attention,
     encode_image,
+    fetch_init_weights,
     load_init_weights,
 )
 from lavis_syncmask.models.config import SyncMaskModelConfig
@@ -124,15 +125,17 @@ class SyncMaskFashion(BaseModel):
     @classmethod
     def from_config(cls, cfg: Any) -> SyncMaskFashion:
         config = SyncMaskModelConfig.from_dict(cfg)
-        model = cls(config, resolve_tokenizer(config.backbone.tokenizer))
         init = config.init
+        checkpoint = cfg.get("finetuned") if cfg.get("load_finetuned", False) else None
+        if not checkpoint:
+            fetch_init_weights(init)
+        model = cls(config, resolve_tokenizer(config.backbone.tokenizer))
         if not (init.pretrained or init.vit_init or init.bert_init or cfg.get("load_finetuned")):
             logging.warning(
                 "syncmask_fashion (%s) starts from random weights: set `pretrained` (ALBEF "
                 "checkpoint) or `vit_init` + `bert_init` to local files for paper-scale runs",
                 cfg.get("model_type", "?"),
             )
-        checkpoint = cfg.get("finetuned") if cfg.get("load_finetuned", False) else None
         if not checkpoint:  # a fine-tuned checkpoint replaces every weight: fetch nothing
             load_init_weights(model, init)
         model.copy_to_teacher()
