@@ -62,6 +62,11 @@ def _query(args: argparse.Namespace) -> int:
     )
     hits = top_products(index, query, max(args.k, args.rerank_itm))
     reader = open_source(index.meta["data"], index.meta.get("images"), "skip")
+    if len(reader) != index.meta["rows"]:  # rows are addressed by position
+        raise ValueError(
+            f"{index.meta['data']} has {len(reader)} usable rows, the index {index.meta['rows']}: "
+            "the data changed since indexing; index it again"
+        )
     if args.rerank_itm:
         hits = (
             rerank_itm(search, reader, args.text, hits[: args.rerank_itm]) + hits[args.rerank_itm :]
