@@ -133,7 +133,7 @@ class SyncMaskFashion(BaseModel):
         if not (init.pretrained or init.vit_init or init.bert_init or cfg.get("load_finetuned")):
             logging.warning(
                 "syncmask_fashion (%s) starts from random weights: set `pretrained` (ALBEF "
-                "checkpoint) or `vit_init` + `bert_init` to local files for paper-scale runs",
+                "checkpoint, URL or file) or `vit_init` + `bert_init` for paper-scale runs",
                 cfg.get("model_type", "?"),
             )
         if not checkpoint:  # a fine-tuned checkpoint replaces every weight: fetch nothing
