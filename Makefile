@@ -23,12 +23,12 @@ demo: $(STAMP)
 	$(PY) -m lavis_syncmask.cli.demo --data-dir $(DATA_DIR) --output-dir $(OUTPUT_DIR)/demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check lavis_syncmask tests benchmarks setup.py
-	$(VENV)/bin/ruff format --check lavis_syncmask tests benchmarks setup.py
+	$(VENV)/bin/ruff check lavis_syncmask lavis_syncmask_hook.py tests benchmarks setup.py
+	$(VENV)/bin/ruff format --check lavis_syncmask lavis_syncmask_hook.py tests benchmarks setup.py
 
 format: $(STAMP)
-	$(VENV)/bin/ruff format lavis_syncmask tests benchmarks setup.py
-	$(VENV)/bin/ruff check --fix lavis_syncmask tests benchmarks setup.py
+	$(VENV)/bin/ruff format lavis_syncmask lavis_syncmask_hook.py tests benchmarks setup.py
+	$(VENV)/bin/ruff check --fix lavis_syncmask lavis_syncmask_hook.py tests benchmarks setup.py
 
 test: lint
 	$(PY) -m pytest -q tests

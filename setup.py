@@ -1,6 +1,27 @@
 """lavis_syncmask: SyncMask (CVPR 2024) as a plugin for Salesforce LAVIS."""
 
+import os
+
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+#: Imported at interpreter start; makes `python -m lavis.train` / `lavis.evaluate` work.
+HOOK_PTH = "lavis_syncmask_hook.pth"
+
+
+class BuildPyWithHook(build_py):
+    """Also put `lavis_syncmask_hook.pth` at the root of site-packages, for a wheel AND a
+    PEP 660 editable install. A wheel installs `build_lib` into site-packages; an editable
+    build links the packages instead, and writes what lands in the `install` command's
+    `install_lib` (the unpacked editable wheel) straight into site-packages."""
+
+    def run(self) -> None:
+        super().run()
+        root = self.build_lib
+        if getattr(self, "editable_mode", False):
+            root = self.get_finalized_command("install").install_lib
+        self.copy_file(HOOK_PTH, os.path.join(root, HOOK_PTH), preserve_mode=False)
+
 
 setup(
     name="lavis_syncmask",
@@ -11,8 +32,13 @@ setup(
     python_requires=">=3.11,<3.12",
     # Only the package: the LAVIS wheel already owns a top-level `tests` package.
     packages=find_packages(include=["lavis_syncmask", "lavis_syncmask.*"]),
+    # The tiny module the .pth imports: standard library only, so startup stays fast.
+    py_modules=["lavis_syncmask_hook"],
+    cmdclass={"build_py": BuildPyWithHook},
     include_package_data=True,
-    package_data={"lavis_syncmask": ["configs/**/*.yaml", "configs/*.yaml"]},
+    package_data={
+        "lavis_syncmask": ["configs/**/*.yaml", "configs/*.yaml", "assets/tiny_vocab/vocab.txt"]
+    },
     install_requires=[
         "salesforce-lavis==1.0.2",
         "torch",

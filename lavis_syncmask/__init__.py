@@ -16,7 +16,7 @@ import lavis.common.optims  # noqa: F401
 import lavis.runners  # noqa: F401
 import lavis.tasks  # noqa: F401
 
-from lavis_syncmask.data import builders, processors  # noqa: E402
+from lavis_syncmask.data import builders, catalogue_builder, processors  # noqa: E402
 from lavis_syncmask.models import heads, syncmask_fashion  # noqa: E402
 
 # The plugin's registrations, one explicit list.
@@ -25,6 +25,7 @@ from lavis_syncmask.tasks import pretrain, recognition, retrieval, tgir  # noqa:
 
 __all__ = [
     "builders",
+    "catalogue_builder",
     "heads",
     "pretrain",
     "processors",

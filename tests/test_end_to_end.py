@@ -132,7 +132,7 @@ def test_compute_sim_matrix_follows_lavis_contract(
     from lavis_syncmask.models.syncmask_fashion import SyncMaskFashion
 
     cfg = OmegaConf.load(SyncMaskFashion.default_config_path("tiny")).model
-    cfg.update(tokenizer=str(catalogue / "vocab"), load_finetuned=True, finetuned=str(pretrained))
+    cfg.update(load_finetuned=True, finetuned=str(pretrained))  # the packaged tiny vocabulary
     cfg.queue_size = 64
     model = SyncMaskFashion.from_config(cfg).eval()
     dataset = FashionGenRetrievalDataset(

@@ -121,7 +121,7 @@ def test_extract_features_shapes(vocab_dir) -> None:
 
 
 def test_missing_weights_fail_fast_with_a_clear_message(vocab_dir, tmp_path) -> None:
-    with pytest.raises(FileNotFoundError, match="Nothing is downloaded"):
+    with pytest.raises(FileNotFoundError, match=r"`model.pretrained`: no file at"):
         build(vocab_dir, pretrained=str(tmp_path / "ALBEF_14M.pth"))
     with pytest.raises(FileNotFoundError, match="tokenizer"):
         build(vocab_dir, tokenizer="no-such-tokenizer-xyz")

@@ -64,8 +64,9 @@ def test_unknown_tokenizer_fails_fast_with_instructions() -> None:
 
 
 def test_dataset_data_root_alone_locates_the_tiny_vocab(tmp_path: Path, monkeypatch) -> None:
-    """The README says `datasets.<b>.data_root` locates the data and the tiny `vocab`; the
-    vocab used to be looked up only under $SYNCMASK_DATA_ROOT / data/synthetic."""
+    """A relative `model.tokenizer` (here the catalogue's own `vocab`) is found under
+    `datasets.<b>.data_root`; it used to be looked up only under $SYNCMASK_DATA_ROOT /
+    data/synthetic. (Without the key, tiny uses the vocabulary shipped in the package.)"""
     import argparse
 
     from lavis_syncmask.cli.launcher import prepare
@@ -78,7 +79,11 @@ def test_dataset_data_root_alone_locates_the_tiny_vocab(tmp_path: Path, monkeypa
     root = Path(__file__).resolve().parents[1]
     args = argparse.Namespace(
         cfg_path=str(root / "projects" / "syncmask" / "pretrain_tiny.yaml"),
-        options=[f"datasets.fashiongen_pretrain.data_root={data}", "run.output_dir=out"],
+        options=[
+            f"datasets.fashiongen_pretrain.data_root={data}",
+            "model.tokenizer=vocab",
+            "run.output_dir=out",
+        ],
         job_id="vocab",
         imports=[],
     )

@@ -13,6 +13,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent
 CONFIG_DIR = PACKAGE_DIR / "configs"
 #: Run recipes that ship in the wheel (the demo's); `projects/syncmask/` links to them.
 RECIPE_DIR = CONFIG_DIR / "recipes"
+#: Files shipped inside the package (package_data), e.g. the tiny preset's vocabulary.
+ASSET_DIR = PACKAGE_DIR / "assets"
+TINY_VOCAB_DIR = ASSET_DIR / "tiny_vocab"
 
 #: Environment variable naming the folder that relative data paths in configs are joined to.
 DATA_ROOT_ENV = "SYNCMASK_DATA_ROOT"

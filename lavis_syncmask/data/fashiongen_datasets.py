@@ -44,14 +44,16 @@ class FashionGenRows(Dataset):
 
     def __init__(
         self,
-        h5_path: PathLike,
+        h5_path: PathLike | FashionGenH5,
         vis_processor: Any = None,
         text_processor: Any = None,
         text_fields: TextFields = "description",
         config_key: str = "h5_path",
     ) -> None:
         field_keys(text_fields)  # validates the choice before touching the file
-        self.reader = FashionGenH5(h5_path, config_key)
+        # A path, or an open reader with FashionGenH5's interface (data/catalogue.py).
+        is_path = isinstance(h5_path, (str, os.PathLike))
+        self.reader = FashionGenH5(h5_path, config_key) if is_path else h5_path
         self.text_fields = text_fields
         self.vis_processor, self.text_processor = vis_processor, text_processor
         self.data_files = [str(self.reader.path)]
@@ -109,7 +111,7 @@ class FashionGenPretrainDataset(FashionGenRows):
 
     def __init__(
         self,
-        h5_path: PathLike,
+        h5_path: PathLike | FashionGenH5,
         vis_processor: Any = None,
         text_processor: Any = None,
         text_fields: TextFields = "description",
@@ -208,7 +210,7 @@ class FashionGenRetrievalDataset(FashionGenRows):
 
     def __init__(
         self,
-        h5_path: PathLike,
+        h5_path: PathLike | FashionGenH5,
         vis_processor: Any = None,
         text_processor: Any = None,
         text_fields: TextFields = "description",

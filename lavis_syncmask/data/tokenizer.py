@@ -1,5 +1,6 @@
 """Offline tokenizers: train a WordPiece vocabulary from FashionGen text, and load a tokenizer
-by Hugging Face name (local cache only) or local path, failing at once when it is absent.
+by local path or Hugging Face name (the local cache first; downloaded only when the hub is
+reachable and no offline flag is set), failing at once when it cannot be had.
 The command-line tool is `python -m lavis_syncmask.cli.vocab` (`syncmask-vocab`).
 """
 
@@ -14,10 +15,13 @@ from typing import Any
 from omegaconf import open_dict
 from transformers import BertTokenizerFast
 
-from lavis_syncmask.common.paths import resolve_data_path
+from lavis_syncmask.common.paths import PACKAGE_DIR, resolve_data_path
+from lavis_syncmask.common.weights import offline_reason
 from lavis_syncmask.data.formats import VOCAB_KEYS, iter_h5_texts
 
 __all__ = ["iter_h5_texts", "load_tokenizer", "resolve_tokenizer", "train_wordpiece"]
+
+HF_HUB_URL = "https://huggingface.co"
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 DEFAULT_TEXT_KEYS = VOCAB_KEYS  # kept as a public name
@@ -44,8 +48,8 @@ def train_wordpiece(
 
 
 def load_tokenizer(name_or_path: str | os.PathLike[str]) -> BertTokenizerFast:
-    """A BERT tokenizer from a local folder / ``vocab.txt``, or a Hugging Face name that must
-    already be in the local cache. Never touches the network."""
+    """A BERT tokenizer from a local folder / ``vocab.txt``, or a Hugging Face name: from the
+    local cache, else downloaded when online (see :func:`offline_reason`)."""
     path = Path(name_or_path).expanduser()
     if path.is_file():
         return BertTokenizerFast(vocab_file=str(path), do_lower_case=True)
@@ -56,9 +60,15 @@ def load_tokenizer(name_or_path: str | os.PathLike[str]) -> BertTokenizerFast:
     try:
         return BertTokenizerFast.from_pretrained(str(name_or_path), local_files_only=True)
     except OSError as err:
+        # Not cached: fetch it into the Hugging Face cache when the hub is reachable (LAVIS's
+        # convention), else fail at once instead of retrying for a minute and a half.
+        reason = offline_reason(HF_HUB_URL)
+        if reason is None:
+            return BertTokenizerFast.from_pretrained(str(name_or_path))
         raise FileNotFoundError(
             f"tokenizer {str(name_or_path)!r} is neither a local path nor in the local Hugging "
-            "Face cache, and nothing is downloaded. Set the config key `tokenizer` to a folder "
+            f"Face cache, and it cannot be downloaded now ({reason}). Set the config key "
+            "`model.tokenizer` to a folder "
             "holding vocab.txt (the synthetic generator writes one next to its data), train one "
             "with `python -m lavis_syncmask.cli.vocab --h5 TRAIN.h5 --out DIR`, or copy "
             f"{name_or_path} into the Hugging Face cache on a machine with internet."
@@ -66,11 +76,14 @@ def load_tokenizer(name_or_path: str | os.PathLike[str]) -> BertTokenizerFast:
 
 
 def resolve_tokenizer(name_or_path: str) -> BertTokenizerFast:
-    """A path that exists as given, or under the data root, wins over a Hugging Face name."""
-    if not Path(name_or_path).expanduser().exists():
-        under_root = resolve_data_path(name_or_path)
-        if under_root.exists():
-            return load_tokenizer(under_root)
+    """A path that exists as given wins; then a relative path inside the installed package
+    (LAVIS's own rule for the paths in its configs; the tiny preset's ``assets/tiny_vocab``),
+    then one under the data root; else a Hugging Face name from the local cache."""
+    given = Path(name_or_path).expanduser()
+    if not given.exists() and not given.is_absolute():
+        for candidate in (PACKAGE_DIR / given, resolve_data_path(given)):
+            if candidate.exists():
+                return load_tokenizer(candidate)
     return load_tokenizer(name_or_path)
 
 

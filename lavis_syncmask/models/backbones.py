@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -17,6 +16,7 @@ from lavis.models.vit import VisionTransformerEncoder, interpolate_pos_embed
 from torch import nn
 
 from lavis_syncmask.common.checkpoint import load_checkpoint, load_weights, model_state
+from lavis_syncmask.common.weights import resolve_weights
 from lavis_syncmask.models.config import BackboneConfig, InitConfig
 
 
@@ -124,12 +124,9 @@ def capture_cross_attention(
 
 
 def _load_state(path: str, key: str) -> dict[str, torch.Tensor]:
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise FileNotFoundError(
-            f"checkpoint {file} not found (model config `{key}`). Nothing is downloaded: "
-            "download it on a machine with internet and set its local path in the model config."
-        )
+    # A URL is fetched once into the torch hub cache (LAVIS's convention); offline it fails
+    # at once naming the URL, the cache path and the key.
+    file = resolve_weights(path, f"model.{key}")
     return dict(model_state(load_checkpoint(file, f"model.{key}")))
 
 
@@ -140,10 +137,19 @@ def _foreign_keys(state: Mapping[str, torch.Tensor], own: Mapping[str, Any], sou
     return skip, {k: why for k, why in new.items() if k not in state}
 
 
+def fetch_init_weights(init: InitConfig) -> None:
+    """Make the URL / file initialisation sources local before the (large) model is built, so
+    a missing file or an offline machine fails at once."""
+    if init.pretrained:
+        resolve_weights(init.pretrained, "model.pretrained")
+    elif init.vit_init:
+        resolve_weights(init.vit_init, "model.vit_init")
+
+
 def load_init_weights(model: nn.Module, init: InitConfig) -> list[str]:
-    """Initialise from local files only: an ALBEF checkpoint, or DeiT + BERT. Returns the
-    names of parameters left at their random initialisation (MIM decoder, heads, ...), each
-    also named in the log with the checkpoint keys left out."""
+    """Initialise from an ALBEF checkpoint (URL or file), or DeiT + BERT. Returns the names of
+    parameters left at their random initialisation (MIM decoder, heads, ...), each also named
+    in the log with the checkpoint keys left out."""
     if init.pretrained:
         state = _load_state(init.pretrained, "pretrained")
         for key in ("visual_encoder.pos_embed", "visual_encoder_m.pos_embed"):

@@ -40,8 +40,8 @@ class BackboneConfig:
 
 @dataclass(frozen=True)
 class InitConfig:
-    pretrained: str | None = None  # local ALBEF checkpoint (.pth) with ALBEF's parameter names
-    vit_init: str | None = None  # local DeiT-B/16 checkpoint, used when `pretrained` is unset
+    pretrained: str | None = None  # ALBEF checkpoint (.pth): URL (cached once) or local file
+    vit_init: str | None = None  # DeiT-B/16 checkpoint (URL or file), when `pretrained` is unset
     bert_init: str | None = None  # HF name in the local cache or folder, e.g. bert-base-uncased
 
 

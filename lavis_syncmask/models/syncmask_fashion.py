@@ -34,7 +34,12 @@ from lavis_syncmask.masking import (
     word_units,
 )
 from lavis_syncmask.models import inference
-from lavis_syncmask.models.backbones import capture_cross_attention, encode_image, load_init_weights
+from lavis_syncmask.models.backbones import (
+    capture_cross_attention,
+    encode_image,
+    fetch_init_weights,
+    load_init_weights,
+)
 from lavis_syncmask.models.config import SyncMaskModelConfig
 from lavis_syncmask.models.diagnostics import mask_stats
 from lavis_syncmask.models.encoders import FusionEncoders
@@ -111,17 +116,20 @@ class SyncMaskFashion(FusionEncoders):
     @classmethod
     def from_config(cls, cfg: Any) -> SyncMaskFashion:
         config = SyncMaskModelConfig.from_dict(cfg)
-        model = cls(config, resolve_tokenizer(config.backbone.tokenizer))
         init = config.init
+        checkpoint = cfg.get("finetuned") if cfg.get("load_finetuned", False) else None
+        if not checkpoint:
+            fetch_init_weights(init)
+        model = cls(config, resolve_tokenizer(config.backbone.tokenizer))
         if not (init.pretrained or init.vit_init or init.bert_init or cfg.get("load_finetuned")):
             logging.warning(
                 "syncmask_fashion (%s) starts from random weights: set `pretrained` (ALBEF "
-                "checkpoint) or `vit_init` + `bert_init` to local files for paper-scale runs",
+                "checkpoint, URL or file) or `vit_init` + `bert_init` for paper-scale runs",
                 cfg.get("model_type", "?"),
             )
-        load_init_weights(model, init)
+        if not checkpoint:  # a fine-tuned checkpoint replaces every weight: fetch nothing
+            load_init_weights(model, init)
         model.copy_to_teacher()
-        checkpoint = cfg.get("finetuned") if cfg.get("load_finetuned", False) else None
         if checkpoint:
             model.load_checkpoint(checkpoint)
         return model

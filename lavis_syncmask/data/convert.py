@@ -1,0 +1,137 @@
+"""Pack your own catalogue (a CSV or JSONL table plus an image folder, data/catalogue.py) into
+the FashionGen h5 layout, for fast reading by the `fashiongen_*` builders and
+``python -m lavis_syncmask.search index``::
+
+    python -m lavis_syncmask.data.convert --table shop/train.csv --images shop/images \\
+        --out data/shop/fashiongen_256_256_train.h5 [--on-bad-row skip]
+
+Images are padded with white to a square and resized to 256 px, stored as uint8
+``(N, 256, 256, 3)`` in one-image gzip chunks (a random row costs one chunk read). Text goes to
+``input_description`` and ``input_name``, category / subcategory to their keys, product ids to
+``input_productID`` (the ids themselves when all are integers, else codes) with the table's own
+ids in ``input_product_key``. A row whose image cannot be decoded is handled like any bad row:
+``--on-bad-row error`` (default) stops naming the file and line, ``skip`` drops and counts it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import h5py
+import numpy as np
+from tqdm import tqdm
+
+from lavis_syncmask.data.catalogue import (
+    ON_BAD_ROW,
+    CatalogueError,
+    CatalogueRow,
+    OnBadRow,
+    load_square_rgb,
+    product_codes,
+    read_catalogue_rows,
+)
+from lavis_syncmask.data.fashiongen import IMAGE_KEY, IMAGE_SHAPE, PRODUCT_KEY
+from lavis_syncmask.synthetic.fashiongen_writer import _string_column as string_column
+
+#: The table's own product ids (FashionGen's `input_productID` must be an integer).
+PRODUCT_KEY_KEY = "input_product_key"
+_BLOCK = 64  # images decoded before one h5 write
+logger = logging.getLogger(__name__)
+
+
+def _write_metadata(h5: h5py.File, rows: Sequence[CatalogueRow]) -> None:
+    n = len(rows)
+    columns = {
+        "input_description": [r.text for r in rows],
+        "input_name": [r.text for r in rows],
+        "input_category": [r.category for r in rows],
+        "input_subcategory": [r.subcategory for r in rows],
+    }
+    for key, values in columns.items():
+        h5.create_dataset(key, data=string_column(values, key), track_times=False)
+    keys = [r.product_id for r in rows]
+    h5.create_dataset(PRODUCT_KEY, data=product_codes(keys).reshape(n, 1), track_times=False)
+    h5.create_dataset(PRODUCT_KEY_KEY, data=string_column(keys, PRODUCT_KEY_KEY), track_times=False)
+    h5.create_dataset("index", data=np.arange(n, dtype=np.int64).reshape(n, 1))
+
+
+def convert_catalogue(
+    table: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    images: str | os.PathLike[str] | None = None,
+    on_bad_row: OnBadRow = "error",
+    progress: bool = True,
+) -> tuple[int, int]:
+    """Write ``out`` (h5) from ``table``; returns ``(rows written, rows skipped)``."""
+    rows, skipped = read_catalogue_rows(table, images, on_bad_row)
+    out_path = Path(out).expanduser()
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = out_path.with_name(out_path.name + ".partial")  # never a torn file at `out`
+    kept: list[CatalogueRow] = []
+    with h5py.File(partial, "w") as h5:
+        data = h5.create_dataset(
+            IMAGE_KEY, shape=(0, *IMAGE_SHAPE), maxshape=(None, *IMAGE_SHAPE), dtype=np.uint8,
+            chunks=(1, *IMAGE_SHAPE), compression="gzip", compression_opts=1, track_times=False,
+        )  # fmt: skip
+        block: list[np.ndarray] = []
+        for row in tqdm(rows, disable=not progress, unit="img", desc=f"convert {Path(table).name}"):
+            try:
+                block.append(load_square_rgb(row.image))
+            except (OSError, ValueError) as err:  # unreadable or not an image
+                if on_bad_row == "error":
+                    raise CatalogueError(
+                        f"{table}, line {row.line}: cannot read image {row.image} ({err}). "
+                        "Fix it, or skip such rows and count them with --on-bad-row skip."
+                    ) from err
+                skipped.append((row.line, f"unreadable image {row.image}"))
+                continue
+            kept.append(row)
+            if len(block) == _BLOCK:
+                _append(data, block)
+        _append(data, block)
+        if not kept:
+            raise CatalogueError(f"{table}: no row with a readable image")
+        _write_metadata(h5, kept)
+    partial.replace(out_path)
+    if skipped:
+        logger.warning("%s: skipped %d row(s), wrote %d", table, len(skipped), len(kept))
+    return len(kept), len(skipped)
+
+
+def _append(data: h5py.Dataset, block: list[np.ndarray]) -> None:
+    if block:
+        start = data.shape[0]
+        data.resize(start + len(block), axis=0)
+        data[start:] = np.stack(block)
+        block.clear()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m lavis_syncmask.data.convert", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--table", required=True, help="catalogue table (.csv or .jsonl)")
+    parser.add_argument("--images", default=None, help="image folder (default: the table's)")
+    parser.add_argument("--out", required=True, help="h5 file to write")
+    parser.add_argument(
+        "--on-bad-row",
+        choices=ON_BAD_ROW,
+        default="error",
+        help="error: stop at the first unusable row; skip: skip unusable rows and count them",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    written, skipped = convert_catalogue(
+        args.table, args.out, args.images, args.on_bad_row, not args.quiet
+    )
+    print(f"wrote {written} rows to {args.out} ({skipped} skipped)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

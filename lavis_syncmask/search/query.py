@@ -1,0 +1,129 @@
+"""Answer a query against an index: encode the text (or image) into the ITC space, score every
+row by cosine similarity (one ``(N, d) @ (d,)`` product), keep each product's best row, and
+optionally re-rank the first ``rerank`` products with the ITM head (text queries only: ITM
+scores a text against an image).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from lavis_syncmask.models.backbones import encode_image
+from lavis_syncmask.search.index import (
+    FEATURES_FILE,
+    INDEX_VERSION,
+    META_FILE,
+    ROWS_FILE,
+    image_itc_features,
+)
+from lavis_syncmask.search.model import SearchModel
+
+
+@dataclass
+class Hit:
+    row: int
+    product: str
+    text: str
+    score: float  # ITC cosine similarity
+    itm: float | None = None  # ITM match probability, when re-ranked
+
+
+@dataclass
+class SearchIndex:
+    folder: Path
+    meta: dict[str, Any]
+    features: np.ndarray  # (N, d) float32, normalised
+    products: list[str]
+    texts: list[str]
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike[str]) -> SearchIndex:
+        path = Path(folder).expanduser()
+        if not (path / META_FILE).is_file():
+            raise FileNotFoundError(
+                f"{path} is not a search index (no {META_FILE}); build one with "
+                "`python -m lavis_syncmask.search index`"
+            )
+        meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
+        if meta.get("version") != INDEX_VERSION:
+            raise ValueError(
+                f"{path}: index version {meta.get('version')}, expected {INDEX_VERSION}"
+            )
+        features = np.load(path / FEATURES_FILE)
+        with open(path / ROWS_FILE, encoding="utf-8") as handle:
+            rows = [json.loads(line) for line in handle]
+        if features.shape != (meta["rows"], meta["dim"]) or len(rows) != meta["rows"]:
+            raise ValueError(f"{path}: features {features.shape} / {len(rows)} rows disagree "
+                             f"with {META_FILE} ({meta['rows']} x {meta['dim']})")  # fmt: skip
+        return cls(path, meta, features, [r["product"] for r in rows], [r["text"] for r in rows])
+
+
+@torch.no_grad()
+def text_query(search: SearchModel, text: str) -> np.ndarray:
+    """``(d,)`` normalised ITC feature of ``text``; an empty query is an error."""
+    cleaned = search.text_processor(text or "")
+    if not cleaned.strip():
+        raise ValueError("empty query: give --text with at least one word, or --image FILE")
+    model = search.model
+    tok = model.tokenize([cleaned])
+    out = model.encode_text(tok.input_ids, tok.attention_mask).last_hidden_state
+    return F.normalize(model.text_proj(out[:, 0]), dim=-1)[0].cpu().numpy()
+
+
+def image_query(search: SearchModel, file: str | os.PathLike[str]) -> np.ndarray:
+    path = Path(file).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"--image: no file at {path}")
+    with Image.open(path) as image:
+        pixels = search.vis_processor(image.convert("RGB")).unsqueeze(0)
+    return image_itc_features(search.model, pixels)[0].cpu().numpy()
+
+
+def top_products(index: SearchIndex, query: np.ndarray, k: int) -> list[Hit]:
+    """The ``k`` best products (each by its best-scoring row), best first."""
+    if k < 1:
+        raise ValueError(f"--k must be >= 1, got {k}")
+    if query.shape != (index.features.shape[1],):
+        raise ValueError(f"query has {query.shape} features, the index {index.features.shape[1]}")
+    scores = index.features @ query.astype(np.float32, copy=False)
+    pool = min(len(scores), 8 * k)  # several views per product: look a little deeper than k
+    while True:
+        top = np.argpartition(-scores, pool - 1)[:pool] if pool < len(scores) else np.arange(pool)
+        top = top[np.argsort(-scores[top], kind="stable")]
+        best: dict[str, int] = {}
+        for row in top.tolist():
+            best.setdefault(index.products[row], row)
+            if len(best) == k:
+                break
+        if len(best) == k or pool == len(scores):
+            break
+        pool = min(len(scores), pool * 4)
+    return [Hit(r, p, index.texts[r], float(scores[r])) for p, r in best.items()]
+
+
+@torch.no_grad()
+def rerank_itm(search: SearchModel, reader: Any, text: str, hits: list[Hit]) -> list[Hit]:
+    """``hits`` ordered by the ITM probability that each hit's image matches ``text``."""
+    if not hits:
+        return hits
+    model = search.model
+    images = torch.stack(
+        [search.vis_processor(Image.fromarray(reader.image(h.row))) for h in hits]
+    ).to(model.device)
+    image_embeds = encode_image(model.visual_encoder, images)
+    tok = model.tokenize([search.text_processor(text)] * len(hits))
+    text_embeds = model.encode_text(tok.input_ids, tok.attention_mask).last_hidden_state
+    logits = model.itm_logits(text_embeds, tok.attention_mask, image_embeds).float()
+    probs = F.softmax(logits, dim=-1)[:, 1].cpu().tolist()
+    for hit, prob in zip(hits, probs):
+        hit.itm = float(prob)
+    return sorted(hits, key=lambda h: -h.itm)
