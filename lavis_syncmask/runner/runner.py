@@ -46,6 +46,7 @@ from lavis_syncmask.common.distributed import (
     is_dist,
     is_main_process,
 )
+from lavis_syncmask.common.precision import AmpMode, amp_mode, enable_tf32
 from lavis_syncmask.runner.loaders import (
     SAMPLER_KNOBS,
     build_batch_sampler,
@@ -98,7 +99,7 @@ class RunnerSyncMask(RunnerBase):
         self._batch_sampler: Any | None = None
         self._sampler_texts: list[str] = []
         super().__init__(cfg, task, model, datasets, job_id)
-        if bool(run_cfg.get("amp", False)) and self.device.type != "cuda":
+        if amp_mode(run_cfg) is not None and self.device.type != "cuda":
             logger.warning("run.amp is set but the device is %s: AMP stays off", self.device)
 
     # ------------------------------------------------------------------ settings
@@ -114,6 +115,8 @@ class RunnerSyncMask(RunnerBase):
                 raise ValueError(f"run.device={device} but CUDA is not available")
             if device.type == "cuda" and device.index is None and self.use_distributed:
                 device = torch.device("cuda", int(self.config.run_cfg.get("gpu", 0)))
+            if device.type == "cuda":
+                enable_tf32()
             self._device = device
         return self._device
 
@@ -122,8 +125,13 @@ class RunnerSyncMask(RunnerBase):
         return int(self.config.run_cfg.get("seed", 42))
 
     @property
+    def amp(self) -> AmpMode | None:
+        """`run.amp` (bf16 | fp16) on CUDA, else None: autocast stays off on a CPU."""
+        return amp_mode(self.config.run_cfg) if self.device.type == "cuda" else None
+
+    @property
     def use_amp(self) -> bool:
-        return bool(self.config.run_cfg.get("amp", False)) and self.device.type == "cuda"
+        return self.amp is not None
 
     @property
     def loop_settings(self) -> LoopSettings:
@@ -131,7 +139,7 @@ class RunnerSyncMask(RunnerBase):
         return LoopSettings(
             accum_grad_iters=self.accum_grad_iters,
             max_grad_norm=None if max_norm is None else float(max_norm),
-            use_amp=self.use_amp,
+            amp=self.amp,
             log_freq=max(1, self.log_freq),
         )
 
@@ -154,7 +162,7 @@ class RunnerSyncMask(RunnerBase):
 
     @property
     def scaler(self) -> Any | None:
-        if self.use_amp and self._scaler is None:
+        if self.amp == "fp16" and self._scaler is None:  # bf16 needs no loss scaling
             self._scaler = torch.amp.GradScaler("cuda")
         return self._scaler
 
