@@ -111,3 +111,40 @@ def test_bf16_step_matches_fp32_losses_and_masks(vocab_dir, monkeypatch) -> None
     assert (ref.patch_mask == amp.patch_mask).float().mean() >= 0.95
     assert (ref.word_mask == amp.word_mask).float().mean() >= 0.9
     assert ref.patch_mask.sum() == amp.patch_mask.sum()  # budgets are exact either way
+
+
+class _RecordingTask:
+    """Records the autocast state its step runs under."""
+
+    def __init__(self) -> None:
+        self.dtypes: list[torch.dtype] = []
+
+    def train_step(self, model: torch.nn.Module, samples: dict) -> torch.Tensor:
+        out = model(samples["x"])
+        self.dtypes.append(out.dtype)
+        return out.float().pow(2).mean()
+
+
+class _NoSchedule:
+    def step(self, cur_epoch: int, cur_step: int) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("mode", "dtype"), [("bf16", torch.bfloat16), (None, torch.float32)])
+def test_loop_runs_the_step_under_the_chosen_autocast(mode: str | None, dtype) -> None:
+    from lavis_syncmask.runner.loop import train_one_epoch
+
+    model, task = torch.nn.Linear(3, 2), _RecordingTask()
+    train_one_epoch(
+        task=task,
+        model=model,
+        loader=[{"x": torch.randn(4, 3)}] * 2,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        lr_scheduler=_NoSchedule(),
+        scaler=None,  # bf16: no gradient scaler
+        device=CPU,
+        epoch=0,
+        settings=LoopSettings(amp=mode),
+    )
+    assert task.dtypes == [dtype, dtype]
+    assert model.weight.dtype == torch.float32  # master weights stay fp32

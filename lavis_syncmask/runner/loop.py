@@ -100,11 +100,12 @@ def _forward_backward(
     scaler: Any | None,
     settings: LoopSettings,
     sync: bool,
+    device: torch.device,
 ) -> float:
     # Between updates DDP need not all-reduce gradients: they only accumulate locally.
     skip_sync = isinstance(model, DistributedDataParallel) and not sync
     with model.no_sync() if skip_sync else contextlib.nullcontext():
-        with autocast(settings.amp, next(model.parameters()).device):
+        with autocast(settings.amp, device):
             loss = task.train_step(model=model, samples=samples)
         if not torch.is_tensor(loss) or loss.dim() != 0:
             raise ValueError(f"{type(task).__name__}.train_step must return a scalar tensor")
@@ -150,7 +151,9 @@ def train_one_epoch(
         samples.update({"epoch": epoch, "num_iters_per_epoch": iters, "iters": i})
         lr_scheduler.step(cur_epoch=epoch, cur_step=i)
         is_update = (i + 1) % settings.accum_grad_iters == 0 or i + 1 == iters
-        loss_sum += _forward_backward(task, model, samples, scaler, settings, sync=is_update)
+        loss_sum += _forward_backward(
+            task, model, samples, scaler, settings, sync=is_update, device=device
+        )
         if is_update:
             _apply_update(model, optimizer, scaler, settings)
             updates += 1
