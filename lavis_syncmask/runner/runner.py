@@ -4,7 +4,8 @@ What it changes in `RunnerBase` (lavis-notes.md, "Runner pitfalls"), each for a 
 - `model` is never None; DDP gets `device_ids` only on CUDA (gloo on CPU); no CUDA stream
   (PrefetchLoader) on a CPU, no unconditional `dist.barrier()`;
 - the epoch loop is `runner_loop.train_one_epoch`: loss / `accum_grad_iters`, optional
-  `run.max_grad_norm` clipping, AMP only on CUDA, stats reduced on the backend's device;
+  `run.max_grad_norm` clipping, `run.amp` (bf16 | fp16 | false) and TF32 only on CUDA, stats
+  reduced on the backend's device;
 - checkpoints hold the full model state (frozen momentum encoders, queues), optimizer,
   scaler, epoch and config yaml, load with `weights_only=True`, and every epoch reseeds from
   (seed, rank, epoch): `run.resume_ckpt_path` continues exactly like an uninterrupted run;
