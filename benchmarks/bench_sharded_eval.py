@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE.parent), str(HERE)]  # this checkout's package, not an installed one
 
 
 def _status_kib(field: str) -> int:
@@ -118,7 +118,8 @@ def child(method: str, args: argparse.Namespace, procs: int = 1) -> list[dict[st
                 port = probe.getsockname()[1]
             prefix += ["-m", "torch.distributed.run", f"--nproc_per_node={procs}"]
             prefix += ["--master_addr=127.0.0.1", f"--master_port={port}"]
-        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        path = os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
         subprocess.run([*prefix, *script], check=True, env=env)
         return [json.loads(p.read_text()) for p in sorted(Path(tmp).glob("rank*.json"))]
 
