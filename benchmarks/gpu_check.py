@@ -138,6 +138,11 @@ def probe_and_catalogue(args, env: dict, work: Path) -> tuple[dict, dict, Path]:
     return imports, catalogue, data
 
 
+def queue_size(args: argparse.Namespace) -> int:
+    """The checkpoint's queue size, which the evaluation's model must match to load strictly."""
+    return 256 if args.device == "cuda" else 64
+
+
 def train_options(args: argparse.Namespace, out: Path, backend: str | None) -> list[str]:
     gpu = args.device == "cuda"
     options = [
@@ -147,7 +152,7 @@ def train_options(args: argparse.Namespace, out: Path, backend: str | None) -> l
         f"run.batch_size_train={32 if gpu else 8}",
         "run.num_workers=2",  # worker processes + pinned memory: the GPU loading path
         "run.sampler.group_size=2",
-        f"model.queue_size={256 if gpu else 64}",
+        f"model.queue_size={queue_size(args)}",
         f"run.output_dir={out}",
     ]
     return options + ([f"run.dist_backend={backend}"] if backend else [])
@@ -189,7 +194,7 @@ def evaluate(args, env, work: Path, data: Path, checkpoint: str | None) -> dict[
         "run.protocol=full",
         f"run.device={args.device}",
         f"run.output_dir={out}",
-        "model.queue_size=64",
+        f"model.queue_size={queue_size(args)}",
     ]
     cmd = [sys.executable, "-m", "lavis_syncmask.evaluate", "--cfg-path"]
     cmd += [str(PROJECTS / "retrieval_tiny.yaml"), "--job-id", "evaluate", "--options", *options]

@@ -8,6 +8,8 @@ set -euo pipefail
 WHEELS=${1:?usage: bash benchmarks/gpu_check.sh WHEELS_DIR [OUT.json] [gpu_check.py args]}
 OUT=${2:-gpu_check.json}
 shift $(( $# >= 2 ? 2 : 1 ))
+WHEELS=$(cd "$WHEELS" && pwd)                      # both taken from the caller's folder
+OUT=$(cd "$(dirname "$OUT")" && pwd)/$(basename "$OUT")
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 exec timeout 480 "${PYTHON:-python3}" benchmarks/gpu_check.py --device cuda --wheels "$WHEELS" --out "$OUT" "$@"
