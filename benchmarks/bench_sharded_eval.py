@@ -88,7 +88,7 @@ def measure(method: str, args: argparse.Namespace) -> dict[str, Any]:
             registry.register_path("output_dir", tempfile.mkdtemp())
             dataset.image = list(range(len(dataset)))
             loader = torch.utils.data.DataLoader(
-                dataset, batch_size=32, collate_fn=dataset.collater
+                dataset, batch_size=args.batch, collate_fn=dataset.collater
             )
             i2t, t2i = compute_sim_matrix(LavisView(model), loader, k_test=args.k)
             metrics = RetrievalTask._report_metrics(i2t, t2i, dataset.txt2img, dataset.img2txt)
@@ -97,7 +97,7 @@ def measure(method: str, args: argparse.Namespace) -> dict[str, Any]:
 
             from lavis_syncmask.tasks.retrieval import SyncMaskRetrievalTask
 
-            run = {"protocol": "full", "k_test": args.k, "batch_size_eval": 32}
+            run = {"protocol": "full", "k_test": args.k, "batch_size_eval": args.batch}
             task = SyncMaskRetrievalTask(OmegaConf.create({"run_cfg": run}), protocol="full")
             metrics = task.run_protocol(model, dataset)["metrics"]
     seconds = time.perf_counter() - start
@@ -109,7 +109,7 @@ def child(method: str, args: argparse.Namespace, procs: int = 1) -> list[dict[st
     """`measure` in fresh processes (torchrun for 2 ranks); one result per rank."""
     with tempfile.TemporaryDirectory() as tmp:
         script = [str(Path(__file__).resolve()), "--child", method, "--result-dir", tmp]
-        script += ["--data-dir", args.data_dir, "--k", str(args.k)]
+        script += ["--data-dir", args.data_dir, "--k", str(args.k), "--batch", str(args.batch)]
         script += ["--vision-depth", str(args.vision_depth), "--text-layers", str(args.text_layers)]
         prefix = [sys.executable]
         if procs > 1:
@@ -136,6 +136,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=384, help="about this many validation rows")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--k", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=32, help="encoding and ITM batch size")
     parser.add_argument("--vision-depth", type=int, default=2)
     parser.add_argument("--text-layers", type=int, default=1)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
