@@ -79,7 +79,7 @@ def test_two_process_gloo_pretraining(catalogue: Path, tmp_path: Path) -> None:
     assert "dist_backend: gloo" in (job / "config.yaml").read_text()
 
 
-@pytest.mark.parametrize("protocol", ["full", "sample100"])
+@pytest.mark.parametrize("protocol", ["sample100"])  # full: the one-vs-two-ranks test below
 def test_retrieval_protocols(catalogue: Path, pretrained: Path, tmp_path: Path, protocol: str):
     options = [
         f"model.finetuned={pretrained}",  # trained with queue_size=64: the queue is skipped
@@ -93,6 +93,23 @@ def test_retrieval_protocols(catalogue: Path, pretrained: Path, tmp_path: Path, 
     assert 0.0 <= result["metrics"]["r_mean"] <= 100.0
     if protocol == "sample100":
         assert result["seeds"] == [0, 1] and "r_mean_std" in result["metrics"]
+
+
+def test_full_protocol_on_two_gloo_ranks_equals_one_process(
+    catalogue: Path, pretrained: Path, tmp_path: Path
+) -> None:
+    options = [f"model.finetuned={pretrained}", "model.queue_size=64", "run.protocol=full"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir(), two.mkdir()
+    launch("lavis_syncmask.evaluate", "retrieval_tiny.yaml", options, one, catalogue)
+    launch("lavis_syncmask.evaluate", "retrieval_tiny.yaml", options, two, catalogue, procs=2)
+    result = metrics_of(one / "output")
+    assert result["protocol"] == "full" and result["checkpoint"] == str(pretrained)
+    single, sharded = result["metrics"], metrics_of(two / "output")["metrics"]
+    assert 0.0 <= single["r_mean"] <= 100.0 and single["scoring"] == "itc+itm"
+    assert sharded["n_images"] == single["n_images"] > 100
+    for key, value in single.items():
+        assert sharded[key] == pytest.approx(value), key
 
 
 def test_recognition(catalogue: Path, pretrained: Path, tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ PairScorer = Callable[[Tensor, Tensor], Tensor]
 KS = RETRIEVAL_KS
 
 
-def _check_feats(query_feats: Tensor, gallery_feats: Tensor) -> None:
+def check_feats(query_feats: Tensor, gallery_feats: Tensor) -> None:
     if query_feats.dim() != 2 or gallery_feats.dim() != 2:
         raise ValueError(
             f"features must be 2-D (N, D) and (M, D), got {tuple(query_feats.shape)} and "
@@ -63,7 +63,7 @@ def streaming_topk(
         >>> index.shape
         torch.Size([5, 3])
     """
-    _check_feats(query_feats, gallery_feats)
+    check_feats(query_feats, gallery_feats)
     n, m = query_feats.size(0), gallery_feats.size(0)
     if not 1 <= k <= m:
         raise ValueError(f"k must be in [1, {m}] (the gallery size), got {k}")
@@ -134,7 +134,7 @@ def _ranks(
     return rank_of_first_hit(scores, is_hit(index))
 
 
-def _as_row_product(row_product: np.ndarray, n_rows: int, n_texts: int) -> Tensor:
+def as_row_product(row_product: np.ndarray, n_rows: int, n_texts: int) -> Tensor:
     rp = np.asarray(row_product)
     if rp.shape != (n_rows,) or not np.issubdtype(rp.dtype, np.integer):
         raise ValueError(
@@ -179,11 +179,11 @@ def full_retrieval(
         `i2t_r1, i2t_r5, i2t_r10, i2t_r_mean` (hit = the row's product text), `t2i_*` (hit = ANY
         view of the product), `r_mean`, `scoring`, `k_i2t`, `k_t2i`, `n_images`, `n_texts`.
     """
-    _check_feats(image_feats, text_feats)
+    check_feats(image_feats, text_feats)
     n, m = image_feats.size(0), text_feats.size(0)
     if n == 0:
         raise ValueError("image_feats is empty")
-    rp = _as_row_product(row_product, n, m)
+    rp = as_row_product(row_product, n, m)
     if (itm_i2t is None) != (itm_t2i is None):
         raise ValueError("give both itm_i2t and itm_t2i (ITM re-ranking) or neither (ITC only)")
     if k_test < max(KS):
@@ -208,12 +208,17 @@ def full_retrieval(
         chunk_size,
         itm_batch_size,
     )
+    return retrieval_metrics(i2t, t2i, itm_i2t is not None, k_i2t, k_t2i)
+
+
+def retrieval_metrics(i2t: Tensor, t2i: Tensor, itm: bool, k_i2t: int, k_t2i: int) -> dict:
+    """The protocol's metrics dict from `(N,)` image-to-text and `(M,)` text-to-image ranks."""
     metrics: dict = bidirectional_recalls(i2t, t2i, KS)
     metrics.update(
-        scoring="itc" if itm_i2t is None else "itc+itm",
+        scoring="itc+itm" if itm else "itc",
         k_i2t=k_i2t,
         k_t2i=k_t2i,
-        n_images=n,
-        n_texts=m,
+        n_images=len(i2t),
+        n_texts=len(t2i),
     )
     return metrics

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from lavis_syncmask.common.precision import full_precision
 from lavis_syncmask.masking.config import MaskingConfig
 from lavis_syncmask.masking.tokens import WordUnits
 
@@ -197,7 +198,8 @@ def synchronized_masks(
         w_scores = _uniform((batch, width), units.word_ids, generator)
     word_mask = select_top(w_scores, units.candidate, k_words, ratio, temperature, generator)
     if use_attention:
-        p_scores = torch.einsum("bw,bwp->bp", word_mask.float(), word_att)
+        with full_precision(device):  # autocast would run this einsum in 16 bits
+            p_scores = torch.einsum("bw,bwp->bp", word_mask.float(), word_att.float())
     else:
         p_scores = _uniform((batch, num_patches), units.word_ids, generator)
     k_patches = _budget(config.mim_ratio, torch.full((batch,), num_patches, device=device))

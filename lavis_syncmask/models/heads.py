@@ -26,6 +26,7 @@ from transformers.modeling_outputs import ModelOutput
 
 from lavis_syncmask.common.checkpoint import LoadReport, load_checkpoint, load_weights, model_state
 from lavis_syncmask.common.paths import config_path
+from lavis_syncmask.common.precision import full_precision
 from lavis_syncmask.data.tokenizer import resolve_tokenizer
 from lavis_syncmask.models.backbones import encode_image
 from lavis_syncmask.models.config import SyncMaskModelConfig
@@ -179,7 +180,8 @@ class SyncMaskComposedRetrieval(_Head):
     def forward(self, samples: dict[str, Any]) -> HeadOutput:
         query = self.query_features(samples["reference_image"], samples["text_input"])
         target = self.target_features(samples["target_image"])
-        logits = query @ target.T / self.temp.clamp(0.001, 0.5)
+        with full_precision(self.device):  # fp32 logits under autocast, as for ITC
+            logits = query.float() @ target.float().T / self.temp.clamp(0.001, 0.5)
         # Several triplets of one batch can share a target image: all of them are positives.
         ids = samples.get("target_id")
         if ids is not None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from lavis_syncmask.evaluation import streaming_topk
@@ -109,6 +110,27 @@ def image_features(model: Any, loader: Any, rows: LazyCache) -> torch.Tensor:
         feats.append(F.normalize(model.vision_proj(tokens[:, 0]), dim=-1))
         rows.cache.update(zip(samples["index"].tolist(), tokens.half().cpu()))
     return torch.cat(feats)
+
+
+def sharded_protocol_inputs(
+    model: Any, dataset: Any, batch_size: int
+) -> tuple[torch.Tensor, torch.Tensor, PairScorer]:
+    """What `sharded_full_retrieval` needs, computed by this rank for its shard only: the ITC
+    features of ALL image rows `(N, D)` and texts `(M, D)` (each rank encodes its slice, then
+    they are all-gathered) and an ITM scorer `(rows, texts) -> (n,)` over this rank's rows,
+    whose ViT tokens are the only ones it keeps. One process: every row and text."""
+    from lavis_syncmask.evaluation.sharded import gather_rows, shard_range
+
+    own_rows, own_texts = shard_range(len(dataset)), shard_range(len(dataset.text))
+    loader = DataLoader(
+        Subset(dataset, own_rows), batch_size=batch_size, collate_fn=dataset.collater
+    )
+    rows = row_encoder(model, dataset, batch_size)
+    image_feat = gather_rows(image_features(model, loader, rows))
+    feats, ids, att = text_features(model, list(dataset.text)[own_texts.start : own_texts.stop])
+    text_feat, text_ids, text_att = gather_rows(feats), gather_rows(ids), gather_rows(att)
+    texts = text_encoder(model, text_ids, text_att, batch_size)
+    return image_feat, text_feat, make_itm_scorer(model, rows, texts, text_att)
 
 
 def topk_with_itm(

@@ -23,11 +23,12 @@ def itc_loss(
     evenly over them, so those pairs are not pushed apart. With teacher logits, the target is
     blended with the teacher's softmax (ALBEF momentum distillation).
     """
+    sim_i2t, sim_t2i = sim_i2t.float(), sim_t2i.float()  # fp32 softmax, also under autocast
     targets = positives.float() / positives.float().sum(1, keepdim=True)
     t_i2t = t_t2i = targets
     if sim_i2t_m is not None and sim_t2i_m is not None and alpha > 0:
-        t_i2t = alpha * F.softmax(sim_i2t_m, dim=1) + (1 - alpha) * targets
-        t_t2i = alpha * F.softmax(sim_t2i_m, dim=1) + (1 - alpha) * targets
+        t_i2t = alpha * F.softmax(sim_i2t_m.float(), dim=1) + (1 - alpha) * targets
+        t_t2i = alpha * F.softmax(sim_t2i_m.float(), dim=1) + (1 - alpha) * targets
     loss_i2t = -(F.log_softmax(sim_i2t, dim=1) * t_i2t).sum(1).mean()
     loss_t2i = -(F.log_softmax(sim_t2i, dim=1) * t_t2i).sum(1).mean()
     return (loss_i2t + loss_t2i) / 2
@@ -68,7 +69,7 @@ def mim_loss(
 ) -> torch.Tensor:
     """Mean squared error of predicted pixels `(B, P, p*p*C)` on masked patches only; with
     `norm_pix` each target patch is normalised by its own mean and std (MAE)."""
-    target = patchify(images, patch_size)
+    target = patchify(images.float(), patch_size)
     if norm_pix:
         mean = target.mean(-1, keepdim=True)
         var = target.var(-1, keepdim=True)

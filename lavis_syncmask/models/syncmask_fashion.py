@@ -24,6 +24,7 @@ from torch import nn
 from transformers.modeling_outputs import ModelOutput
 
 from lavis_syncmask.common.paths import config_path
+from lavis_syncmask.common.precision import full_precision
 from lavis_syncmask.data.tokenizer import resolve_tokenizer
 from lavis_syncmask.masking import (
     MaskingConfig,
@@ -187,14 +188,14 @@ class SyncMaskFashion(FusionEncoders):
             torch.cat([ids_text, self.queue.text_id_queue]),
         )
         loss_itc = itc_loss(
-            image_feat @ teacher.text_bank / self.temp,
-            text_feat @ teacher.image_bank / self.temp,
+            self.itc_logits(image_feat, teacher.text_bank),
+            self.itc_logits(text_feat, teacher.image_bank),
             positives,
             teacher.sim_i2t,
             teacher.sim_t2i,
             obj.alpha,
         )
-        sim = (image_feat @ text_feat.T / self.temp).detach()
+        sim = self.itc_logits(image_feat, text_feat.T).detach()
         forbidden = self.itm_forbidden(samples, ids_product, ids_text)
         loss_itm = self._itm_loss(image_embeds, text_embeds, tok.attention_mask, sim, forbidden)
 
@@ -272,8 +273,8 @@ class SyncMaskFashion(FusionEncoders):
             text_feat_m,
             image_bank,
             text_bank,
-            image_feat_m @ text_bank / self.temp,
-            text_feat_m @ image_bank / self.temp,
+            self.itc_logits(image_feat_m, text_bank),
+            self.itc_logits(text_feat_m, image_bank),
             attention,
         )
 
@@ -283,9 +284,26 @@ class SyncMaskFashion(FusionEncoders):
     ) -> torch.Tensor:
         """The teacher's cross-attention `(B, T, P)`, averaged over heads and `sync_layers`,
         from its unimodal text output `(B, T, Dt)` and image tokens `(B, 1 + P, Dv)`."""
-        with capture_cross_attention(self.text_encoder_m, self.config.sync_layers) as maps:
-            self.fuse(text_hidden, att, image_embeds_m, self.text_encoder_m, output_attentions=True)
+        # fp32 under autocast: the masks rank these probabilities, and 16-bit scores tie and
+        # reorder. Only the fusion layers run here, on short texts: a small share of the step.
+        with (
+            full_precision(self.device),
+            capture_cross_attention(self.text_encoder_m, self.config.sync_layers) as maps,
+        ):
+            self.fuse(
+                text_hidden.float(),
+                att,
+                image_embeds_m.float(),
+                self.text_encoder_m,
+                output_attentions=True,
+            )
         return reduce_cross_attention(maps)
+
+    def itc_logits(self, feat: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
+        """`(B, D) @ (D, N) / temp` in fp32, also under autocast: the logits are divided by a
+        temperature near 0.07, which would magnify bf16's rounding of the dot products 14x."""
+        with full_precision(feat.device):
+            return feat.float() @ bank.float() / self.temp.float()
 
     def _sync_active(self, step: int) -> bool:
         """The teacher's extra fusion pass runs only when its attention will be used (not for

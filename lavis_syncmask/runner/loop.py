@@ -5,7 +5,8 @@ It replaces LAVIS's `BaseTask._train_inner_loop`, whose pitfalls break SyncMask 
   gradient of their mean, and a partial group at the end of an epoch is still applied
   (otherwise its gradients would leak into the next epoch, and a resumed run would differ);
 - optional gradient-norm clipping (`run.max_grad_norm`), after unscaling under AMP;
-- autocast and the gradient scaler only on CUDA; DDP gradient sync only on update steps;
+- autocast (`run.amp`: bf16, or fp16 with the gradient scaler) only on CUDA; DDP gradient
+  sync only on update steps;
 - epoch statistics are averaged over ranks with a collective on the backend's device (LAVIS's
   MetricLogger makes a CUDA tensor), and a tqdm bar shows progress on the main process;
 - a non-finite loss (on any rank) skips that step's backward and is counted (`skipped_steps`);
@@ -38,6 +39,7 @@ from lavis_syncmask.common.distributed import (
     is_dist,
     is_main_process,
 )
+from lavis_syncmask.common.precision import AmpMode, autocast
 from lavis_syncmask.runner.resume import EpochProgress, restore_rng
 
 logger = logging.getLogger(__name__)
@@ -46,12 +48,16 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class LoopSettings:
     """How updates are made: `accum_grad_iters` micro-batches per optimizer step, clipping
-    to `max_grad_norm` (None: no clipping), autocast when `use_amp` (CUDA only)."""
+    to `max_grad_norm` (None: no clipping), autocast to `amp` (bf16 | fp16; None: fp32)."""
 
     accum_grad_iters: int = 1
     max_grad_norm: float | None = None
-    use_amp: bool = False
+    amp: AmpMode | None = None
     log_freq: int = 50
+
+    @property
+    def use_amp(self) -> bool:
+        return self.amp is not None
 
     def __post_init__(self) -> None:
         if self.accum_grad_iters < 1:
@@ -119,14 +125,14 @@ def _forward_backward(
     scaler: Any | None,
     settings: LoopSettings,
     sync: bool,
+    device: torch.device,
 ) -> float | None:
     """The step's loss value after its backward, or None when a non-finite loss (on any
     rank) made it skip the backward, so its gradients never reach the weights."""
     # Between updates DDP need not all-reduce gradients: they only accumulate locally.
     skip_sync = isinstance(model, DistributedDataParallel) and not sync
     with model.no_sync() if skip_sync else contextlib.nullcontext():
-        amp = torch.autocast("cuda") if settings.use_amp else contextlib.nullcontext()
-        with amp:
+        with autocast(settings.amp, device):
             loss = task.train_step(model=model, samples=samples)
         if not torch.is_tensor(loss) or loss.dim() != 0:
             raise ValueError(f"{type(task).__name__}.train_step must return a scalar tensor")
@@ -194,7 +200,9 @@ def train_one_epoch(
         )
         lr_scheduler.step(cur_epoch=epoch, cur_step=i)
         is_update = (i + 1) % settings.accum_grad_iters == 0 or i + 1 == iters
-        value = _forward_backward(task, model, samples, scaler, settings, sync=is_update)
+        value = _forward_backward(
+            task, model, samples, scaler, settings, sync=is_update, device=device
+        )
         _count(state, value, epoch, i)
         group_has_grads = group_has_grads or value is not None
         if is_update:

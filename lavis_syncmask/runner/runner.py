@@ -4,7 +4,8 @@ What it changes in `RunnerBase` (lavis-notes.md, "Runner pitfalls"), each for a 
 - `model` is never None; DDP gets `device_ids` only on CUDA (gloo on CPU); no CUDA stream
   (PrefetchLoader) on a CPU, no unconditional `dist.barrier()`;
 - the epoch loop is `runner_loop.train_one_epoch`: loss / `accum_grad_iters`, optional
-  `run.max_grad_norm` clipping, AMP only on CUDA, stats reduced on the backend's device;
+  `run.max_grad_norm` clipping, `run.amp` (bf16 | fp16 | false) and TF32 only on CUDA, stats
+  reduced on the backend's device;
 - checkpoints hold the full model state (frozen momentum encoders, queues), optimizer,
   scaler, epoch and config yaml, load with `weights_only=True`, and every epoch reseeds from
   (seed, rank, epoch): `run.resume_ckpt_path` continues exactly like an uninterrupted run;
@@ -54,6 +55,7 @@ from lavis_syncmask.common.distributed import (
     is_main_process,
 )
 from lavis_syncmask.common.paths import job_folder
+from lavis_syncmask.common.precision import AmpMode, enable_tf32
 from lavis_syncmask.runner import checkpointing as policy
 from lavis_syncmask.runner.loaders import (
     build_batch_sampler,
@@ -121,6 +123,8 @@ class RunnerSyncMask(RunnerBase):
                 raise ValueError(f"run.device={device} but CUDA is not available")
             if device.type == "cuda" and device.index is None and self.use_distributed:
                 device = torch.device("cuda", self.settings.gpu)
+            if device.type == "cuda":
+                enable_tf32()
             self._device = device
         return self._device
 
@@ -139,12 +143,17 @@ class RunnerSyncMask(RunnerBase):
         return self.settings.evaluate
 
     @property
+    def amp(self) -> AmpMode | None:
+        """`run.amp` (bf16 | fp16) on CUDA, else None: autocast stays off on a CPU."""
+        return (self.settings.amp or None) if self.device.type == "cuda" else None
+
+    @property
     def use_amp(self) -> bool:
-        return bool(self.settings.amp) and self.device.type == "cuda"
+        return self.amp is not None
 
     @property
     def loop_settings(self) -> LoopSettings:
-        return self.settings.loop_settings(use_amp=self.use_amp)
+        return self.settings.loop_settings(amp=self.amp)
 
     @property
     def model(self) -> torch.nn.Module:
@@ -163,7 +172,7 @@ class RunnerSyncMask(RunnerBase):
 
     @property
     def scaler(self) -> Any | None:
-        if self.use_amp and self._scaler is None:
+        if self.amp == "fp16" and self._scaler is None:  # bf16 needs no loss scaling
             self._scaler = torch.amp.GradScaler("cuda")
         return self._scaler
 

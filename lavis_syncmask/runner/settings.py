@@ -22,6 +22,7 @@ from typing import Any, Literal
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from lavis_syncmask.common.keys import coerce, reject_unknown
+from lavis_syncmask.common.precision import AmpMode as PrecisionMode
 from lavis_syncmask.runner.loop import LoopSettings
 from lavis_syncmask.sampling.settings import SamplerMode, SamplerSettings
 
@@ -112,7 +113,7 @@ class RunSettings:
                 "run.evaluate=true (python -m lavis_syncmask.evaluate) to only evaluate"
             )
         SamplerSettings(self.batch_sampler, self.sampler)  # checks the mode
-        self.loop_settings(use_amp=False)  # checks accum_grad_iters and max_grad_norm
+        self.loop_settings(amp=None)  # checks accum_grad_iters and max_grad_norm
 
     # ------------------------------------------------------------------ reading
     @classmethod
@@ -139,12 +140,12 @@ class RunSettings:
     def sampler_settings(self) -> SamplerSettings:
         return SamplerSettings(self.batch_sampler, dict(self.sampler))
 
-    def loop_settings(self, use_amp: bool) -> LoopSettings:
-        """How the epoch loop updates; `use_amp` is decided by the runner (CUDA only)."""
+    def loop_settings(self, amp: PrecisionMode | None) -> LoopSettings:
+        """How the epoch loop updates; `amp` is decided by the runner (None off CUDA)."""
         return LoopSettings(
             accum_grad_iters=self.accum_grad_iters,
             max_grad_norm=self.max_grad_norm,
-            use_amp=use_amp,
+            amp=amp,
             log_freq=self.log_freq,
         )
 

@@ -60,15 +60,19 @@ class EvaluationTask(BaseTask):
     def valid_step(self, model: Any, samples: dict[str, Any]) -> list:
         return []
 
+    def every_rank_evaluates(self) -> bool:
+        """Whether `run_protocol` runs on every rank (a sharded protocol) or on the main one."""
+        return False
+
     @torch.no_grad()
     def evaluation(self, model: Any, data_loader: Any, cuda_enabled: bool = True) -> dict:
-        if not is_main_process():
-            result: dict[str, Any] = {}
-        else:
+        result: dict[str, Any] = {}
+        if self.every_rank_evaluates() or is_main_process():
             was_training = unwrap(model).training
             unwrap(model).eval()
             outcome = self.run_protocol(model, data_loader.dataset)
             unwrap(model).train(was_training)
+        if is_main_process():
             metrics = outcome["metrics"]
             result = dict(metrics)
             result["agg_metrics"] = float(metrics.get(self.agg_metric, 0.0))
