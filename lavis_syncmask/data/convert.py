@@ -34,8 +34,7 @@ from lavis_syncmask.data.catalogue import (
     product_codes,
     read_catalogue_rows,
 )
-from lavis_syncmask.data.fashiongen import IMAGE_KEY, IMAGE_SHAPE, PRODUCT_KEY
-from lavis_syncmask.synthetic.fashiongen_writer import _string_column as string_column
+from lavis_syncmask.data.formats import IMAGE_KEY, IMAGE_SHAPE, PRODUCT_KEY, string_column
 
 #: The table's own product ids (FashionGen's `input_productID` must be an integer).
 PRODUCT_KEY_KEY = "input_product_key"

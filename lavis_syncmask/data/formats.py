@@ -87,3 +87,14 @@ def iter_h5_texts(h5_path: str | os.PathLike[str], keys: Iterable[str]) -> Itera
             if values != previous:
                 previous = values
                 yield " ".join(values)
+
+
+def string_column(values: list[str], key: str) -> np.ndarray:
+    """A text column as FashionGen stores it: ``(N, 1)`` fixed-length bytes ``S<max length>``,
+    Latin-1 encoded."""
+    try:
+        encoded = [v.encode("latin-1") for v in values]
+    except UnicodeEncodeError as err:
+        raise ValueError(f"{key}: a value is not Latin-1 encodable: {err}") from err
+    width = max([1] + [len(b) for b in encoded])
+    return np.array(encoded, dtype=f"S{width}").reshape(-1, 1)

@@ -15,7 +15,7 @@ from typing import Literal
 import h5py
 import numpy as np
 
-from lavis_syncmask.data.formats import STRING_KEYS
+from lavis_syncmask.data.formats import STRING_KEYS, string_column
 from lavis_syncmask.data.visibility import SIDECAR_FIELDS, fingerprint_header, sidecar_path
 from lavis_syncmask.synthetic.catalogue import Product
 from lavis_syncmask.synthetic.geometry import SIZE, ViewSpec
@@ -45,23 +45,13 @@ def row_strings(product: Product, view: ViewSpec) -> dict[str, str]:
     }
 
 
-def _string_column(values: list[str], key: str) -> np.ndarray:
-    """``(N, 1)`` fixed-length bytes ``S<max length>``, Latin-1 encoded."""
-    try:
-        encoded = [v.encode("latin-1") for v in values]
-    except UnicodeEncodeError as err:
-        raise ValueError(f"{key}: a value is not Latin-1 encodable: {err}") from err
-    width = max([1] + [len(b) for b in encoded])
-    return np.array(encoded, dtype=f"S{width}").reshape(-1, 1)
-
-
 def _metadata(items: Sequence[ProductViews]) -> dict[str, np.ndarray]:
     rows = [(product, view) for product, views in items for view in views]
     columns: dict[str, list[str]] = {key: [] for key in STRING_KEYS}
     for product, view in rows:
         for key, value in row_strings(product, view).items():
             columns[key].append(value)
-    out = {key: _string_column(values, key) for key, values in columns.items()}
+    out = {key: string_column(values, key) for key, values in columns.items()}
     n = len(rows)
     out["input_productID"] = np.array([p.product_id for p, _ in rows], dtype=np.int64).reshape(n, 1)
     out["input_msrpUSD"] = np.array([p.msrp for p, _ in rows], dtype=np.float32).reshape(n, 1)
