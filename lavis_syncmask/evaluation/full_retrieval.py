@@ -153,6 +153,28 @@ def as_row_product(row_product: np.ndarray, n_rows: int, n_texts: int) -> Tensor
     return torch.as_tensor(rp, dtype=torch.long)
 
 
+def check_protocol_inputs(
+    image_feats: Tensor,
+    text_feats: Tensor,
+    row_product: np.ndarray,
+    k_test: int,
+    has_itm_i2t: bool,
+    has_itm_t2i: bool,
+) -> tuple[Tensor, int, int]:
+    """Validate the full protocol's inputs (shared by the one-process and sharded versions);
+    returns the row -> product-text tensor and the short-list lengths `k_i2t`, `k_t2i`."""
+    check_feats(image_feats, text_feats)
+    n, m = image_feats.size(0), text_feats.size(0)
+    if n == 0:
+        raise ValueError("image_feats is empty")
+    rp = as_row_product(row_product, n, m)
+    if has_itm_i2t != has_itm_t2i:
+        raise ValueError("give both itm_i2t and itm_t2i (ITM re-ranking) or neither (ITC only)")
+    if k_test < max(KS):
+        raise ValueError(f"k_test must be >= {max(KS)} to measure R@{max(KS)}, got {k_test}")
+    return rp, min(k_test, m), min(k_test, n)
+
+
 def full_retrieval(
     image_feats: Tensor,
     text_feats: Tensor,
@@ -179,17 +201,10 @@ def full_retrieval(
         `i2t_r1, i2t_r5, i2t_r10, i2t_r_mean` (hit = the row's product text), `t2i_*` (hit = ANY
         view of the product), `r_mean`, `scoring`, `k_i2t`, `k_t2i`, `n_images`, `n_texts`.
     """
-    check_feats(image_feats, text_feats)
-    n, m = image_feats.size(0), text_feats.size(0)
-    if n == 0:
-        raise ValueError("image_feats is empty")
-    rp = as_row_product(row_product, n, m)
-    if (itm_i2t is None) != (itm_t2i is None):
-        raise ValueError("give both itm_i2t and itm_t2i (ITM re-ranking) or neither (ITC only)")
-    if k_test < max(KS):
-        raise ValueError(f"k_test must be >= {max(KS)} to measure R@{max(KS)}, got {k_test}")
-    k_i2t, k_t2i = min(k_test, m), min(k_test, n)
-    text_ids = torch.arange(m)
+    rp, k_i2t, k_t2i = check_protocol_inputs(
+        image_feats, text_feats, row_product, k_test, itm_i2t is not None, itm_t2i is not None
+    )
+    text_ids = torch.arange(text_feats.size(0))
     i2t = _ranks(
         image_feats,
         text_feats,

@@ -23,10 +23,8 @@ from torch import Tensor
 
 from lavis_syncmask.common.distributed import collective_device, get_rank, get_world_size
 from lavis_syncmask.evaluation.full_retrieval import (
-    KS,
     PairScorer,
-    as_row_product,
-    check_feats,
+    check_protocol_inputs,
     retrieval_metrics,
     streaming_topk,
 )
@@ -137,14 +135,10 @@ def sharded_full_retrieval(
             `itm_t2i(texts, rows)`.
         Others as in `full_retrieval`. Every rank must call it; every rank returns the metrics.
     """
-    check_feats(image_feats, text_feats)
+    rp, k_i2t, k_t2i = check_protocol_inputs(
+        image_feats, text_feats, row_product, k_test, itm_i2t is not None, itm_t2i is not None
+    )
     n, m = image_feats.size(0), text_feats.size(0)
-    rp = as_row_product(row_product, n, m)
-    if (itm_i2t is None) != (itm_t2i is None):
-        raise ValueError("give both itm_i2t and itm_t2i (ITM re-ranking) or neither (ITC only)")
-    if k_test < max(KS):
-        raise ValueError(f"k_test must be >= {max(KS)} to measure R@{max(KS)}, got {k_test}")
-    k_i2t, k_t2i = min(k_test, m), min(k_test, n)
     own_rows, text_ids = shard_range(n), torch.arange(m)
     i2t = _sharded_ranks(
         image_feats,
