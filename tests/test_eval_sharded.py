@@ -29,6 +29,9 @@ def _problem() -> tuple[torch.Tensor, torch.Tensor, np.ndarray, torch.Tensor]:
 
 
 def _worker(rank: int, world: int, port: int, queue: mp.Queue) -> None:
+    # Forked from a parent whose OpenMP pool may be running: entering it again from the child
+    # can hang (GNU libgomp is not fork-safe). One thread keeps torch off that pool.
+    torch.set_num_threads(1)
     dist.init_process_group(
         "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
     )
