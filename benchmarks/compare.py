@@ -38,14 +38,14 @@ HIGH_METHODS = ["a_syncmask", "b_random_masks", "e_albef"]
 KINDS: dict[str, dict[str, Any]] = {
     "full": {
         "catalogue": (500, 150),
-        "recipe": Recipe(steps=500),
+        "recipe": Recipe(steps=450, eval_repeats=2),
         "seeds": [0, 1, 2],
         "high": True,
         "cost_rounds": 10,
     },
     "quick": {
         "catalogue": (500, 150),
-        "recipe": Recipe(steps=50, eval_repeats=1, eval_queries=100, itm_pairs=256),
+        "recipe": Recipe(steps=40, eval_repeats=1, eval_queries=50, k_test=10, itm_pairs=128),
         "seeds": [0, 1, 2],
         "high": False,
         "cost_rounds": 3,
@@ -88,16 +88,31 @@ def ensure_catalogue(folder: Path, products: int, val_products: int, boost: floa
     return summarize_catalogue(folder)
 
 
-def run_matrix(jobs: list[tuple[str, int, Path]], recipe: Recipe, workers: int) -> list[dict]:
-    """Every (method, seed, catalogue) in its own worker process (one thread each)."""
-    results = []
+def run_matrix(
+    jobs: list[tuple[str, int, Path]],
+    recipe: Recipe,
+    workers: int,
+    save_dir: str | None,
+    log: Path,
+) -> list[dict]:
+    """Every (method, seed, catalogue) in a worker process (one thread each). Each finished
+    run is appended to `log` (JSON lines) at once, and runs already there are not redone, so
+    an interrupted matrix resumes; `--report-only` tables whatever finished."""
+    results = read_runs(log, recipe)
+    done = {(r["method"], r["seed"], r["catalogue"]) for r in results}
+    jobs = [(m, s, d) for m, s, d in jobs if (m, s, d.name) not in done]
     ctx = multiprocessing.get_context("spawn")
     with futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        pending = {pool.submit(run_one, m, s, str(d), recipe): (m, s, d) for m, s, d in jobs}
+        pending = {
+            pool.submit(run_one, m, s, str(d), recipe, save_dir): (m, s, d) for m, s, d in jobs
+        }
         for done in futures.as_completed(pending):
             method, seed, data = pending[done]
             result = done.result()
             result["catalogue"] = data.name
+            result["recipe"] = dataclasses.asdict(recipe)
+            with log.open("a") as handle:
+                handle.write(json.dumps(result, default=float) + "\n")
             print(
                 f"[{data.name}] {method} seed {seed}: sample-100 {result['sample100']['r_mean']:.1f}, "
                 f"full {result['full']['r_mean']:.1f}, ITM AUC {result['itm_auc']:.3f}, "
@@ -106,6 +121,15 @@ def run_matrix(jobs: list[tuple[str, int, Path]], recipe: Recipe, workers: int) 
             )
             results.append(result)
     return results
+
+
+def read_runs(log: Path, recipe: Recipe) -> list[dict]:
+    """The finished runs recorded in `log` with this very recipe (a changed recipe redoes
+    them); none when the file does not exist."""
+    if not log.exists():
+        return []
+    runs = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    return [r for r in runs if r.get("recipe") == dataclasses.asdict(recipe)]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -117,6 +141,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (one thread each)")
     parser.add_argument("--data-root", default=str(ROOT / "data" / "bench"))
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument(
+        "--save-checkpoints", default=None, metavar="DIR", help="keep every run's weights here"
+    )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing: table the runs already in bench_<kind>.runs.jsonl (marked partial "
+        "when some are missing), without the cost phase",
+    )
     parser.add_argument("--skip-cost", action="store_true", help="no step-time / memory phase")
     return parser.parse_args(argv)
 
@@ -138,15 +171,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         n: ensure_catalogue(d, products, val_products, b) for n, (d, b, _) in settings.items()
     }
     jobs = [(m, s, d) for d, _, ms in settings.values() for m in ms for s in spec["seeds"]]
-    runs = run_matrix(jobs, recipe, args.jobs)
+    log = out / f"bench_{kind}.runs.jsonl"
+    if args.report_only:
+        runs = read_runs(log, recipe)
+    else:
+        runs = run_matrix(jobs, recipe, args.jobs, args.save_checkpoints, log)
+    missing = len(jobs) - len({(r["method"], r["seed"], r["catalogue"]) for r in runs})
     cost = {}
-    if not args.skip_cost and REFERENCE in args.methods:
+    if not args.skip_cost and not args.report_only and REFERENCE in args.methods:
         from compare_cost import cost_table
 
         cost = cost_table(
             args.methods, settings["default"][0], recipe, spec["cost_rounds"], REFERENCE
         )
     results = build_results(kind, args, recipe, spec, settings, catalogues, runs, cost, started)
+    if missing:
+        results["kind"] = f"{kind}, PARTIAL: {missing} of {len(jobs)} runs missing"
     write_outputs(results, runs, out, kind)
     print(render_table(results))
     return results

@@ -7,6 +7,8 @@ in it was edited by hand.
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -203,3 +205,27 @@ def mean_curves(runs: list[dict[str, Any]], window: int = 10) -> dict[str, dict[
                 kernel = np.ones(min(window, mean.size)) / min(window, mean.size)
                 out[method][key] = np.convolve(mean, kernel, mode="valid").round(4).tolist()
     return out
+
+
+def update_readme(readme: Path, table: str) -> None:
+    """Replace the README's table block with `table`."""
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.index(README_START) + len(README_START), text.index(README_END)
+    readme.write_text(text[:start] + "\n" + table + text[end:], encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python benchmarks/compare_report.py --json RESULTS.json [--readme README.md]`: print
+    the table of a results file (and put it into the README between the markers)."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--json", required=True)
+    parser.add_argument("--readme", default=None)
+    args = parser.parse_args(argv)
+    table = render_table(json.loads(Path(args.json).read_text()))
+    print(table)
+    if args.readme:
+        update_readme(Path(args.readme), table)
+
+
+if __name__ == "__main__":
+    main()

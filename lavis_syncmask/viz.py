@@ -109,6 +109,7 @@ def _image(samples: dict[str, Any], i: int) -> np.ndarray:
 
 
 def draw(
+    rows: list[int],
     samples: dict[str, Any],
     invisible: list,
     tok: Any,
@@ -143,7 +144,7 @@ def draw(
                 ax_img.add_patch(
                     plt.Rectangle((c * cell, r * cell), cell, cell, color="grey", alpha=0.6)
                 )
-            ax_img.set_title(f"row {i}: {name} (grey = masked patches)", fontsize=8)
+            ax_img.set_title(f"row {rows[i]}: {name} (grey = masked patches)", fontsize=8)
             ax_img.axis("off")
             token_mask = m.token_mask[i].cpu()
             spans = [
@@ -175,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     model = load_model(args.checkpoint, args.model_type, args.tokenizer or str(h5.parent / "vocab"))
     samples, invisible = load_rows(h5, rows, model.grid * model.patch_size)
     tok, masks, attention = masks_for(model, samples)
-    draw(samples, invisible, tok, masks, attention, model.grid, Path(args.out))
+    draw(rows, samples, invisible, tok, masks, attention, model.grid, Path(args.out))
     print(f"wrote {args.out}")
 
 
