@@ -163,6 +163,9 @@ def plot_metrics(results: dict[str, Any], out: Path) -> None:
         ax.set_xticklabels(
             [results["labels"][m] for m in methods], rotation=30, ha="right", fontsize=8
         )
+        if key == "s100":  # random scores: mean of R@1/5/10 over 101 candidates
+            ax.axhline(100 * 16 / (3 * 101), color="grey", linestyle="--", linewidth=1)
+            ax.text(-0.4, 100 * 16 / (3 * 101), " chance", va="bottom", fontsize=7, color="grey")
         ax.set_title(title)
         ax.set_ylabel("mean of R@1/5/10, both directions (%)")
         ax.legend(title="invisible text")
