@@ -5,7 +5,7 @@
 For each row: the image with the momentum teacher's cross-attention (averaged over the text's
 content words) as a heat map and the masked patches greyed, and the text with the masked words
 highlighted and the words the view does not show (from the `*_visibility.jsonl` sidecar, when
-there is one) struck through. SyncMask (left) and random masks (right) come from the same
+there is one) underlined in blue. SyncMask (left) and random masks (right) come from the same
 trained teacher on the same pair (method.md section 3).
 """
 
@@ -35,6 +35,7 @@ def load_rows(h5: Path, rows: list[int], image_size: int) -> tuple[dict[str, Any
     from lavis.common.registry import registry
     from omegaconf import OmegaConf
 
+    from lavis_syncmask.data.fashiongen import field_keys
     from lavis_syncmask.data.fashiongen_datasets import FashionGenPretrainDataset
     from lavis_syncmask.data.processors import process_text
 
@@ -47,8 +48,11 @@ def load_rows(h5: Path, rows: list[int], image_size: int) -> tuple[dict[str, Any
     for row in rows:
         spans: list = []
         if dataset.sidecar is not None:
-            words = dataset.sidecar.record(row).get("words", {}).get("description", [])
-            hidden = [(s, e) for s, e, visible, *_ in words if not visible]
+            words = (
+                dataset.sidecar.record(row).get("words", {}).get(field_keys("description")[0], [])
+            )
+            # Invisible: a word naming an attribute (4th field) that this view does not show.
+            hidden = [(s, e) for s, e, visible, attribute in words if attribute and not visible]
             spans = process_text(text, dataset.raw_texts[row], hidden)[1] or []
         invisible.append(spans)
     return dataset.collater([dataset[r] for r in rows]), invisible
@@ -77,7 +81,7 @@ def masks_for(model: Any, samples: dict[str, Any]) -> tuple[Any, dict[str, Any],
 
 def _draw_text(ax: Any, text: str, masked: list, hidden: list) -> None:
     """Words laid out left to right with wrapping; masked words on a red box, invisible ones
-    struck through."""
+    underlined in blue."""
     ax.axis("off")
     fig = ax.figure
     renderer = fig.canvas.get_renderer()
@@ -152,7 +156,7 @@ def draw(
             ]
             _draw_text(ax_txt, samples["text_input"][i], spans, invisible[i])
     fig.suptitle(
-        "teacher attention (heat), masked words (red), words the view does not show (struck through)",
+        "teacher attention (heat), masked words (red), words the view does not show (underlined in blue)",
         fontsize=9,
     )
     fig.tight_layout()
