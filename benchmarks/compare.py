@@ -176,7 +176,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         runs = read_runs(log, recipe)
     else:
         runs = run_matrix(jobs, recipe, args.jobs, args.save_checkpoints, log)
-    missing = len(jobs) - len({(r["method"], r["seed"], r["catalogue"]) for r in runs})
+    # Counted against the whole matrix of this kind, so a run restricted by --methods or cut
+    # short is labelled partial in every output.
+    complete = len(spec["seeds"]) * (len(METHODS) + (len(HIGH_METHODS) if spec["high"] else 0))
+    missing = complete - len({(r["method"], r["seed"], r["catalogue"]) for r in runs})
     cost = {}
     if not args.skip_cost and not args.report_only and REFERENCE in args.methods:
         from compare_cost import cost_table
@@ -186,7 +189,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
     results = build_results(kind, args, recipe, spec, settings, catalogues, runs, cost, started)
     if missing:
-        results["kind"] = f"{kind}, PARTIAL: {missing} of {len(jobs)} runs missing"
+        results["kind"] = f"{kind}, PARTIAL: {missing} of {complete} runs missing"
     write_outputs(results, runs, out, kind)
     print(render_table(results))
     return results

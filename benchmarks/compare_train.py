@@ -291,7 +291,7 @@ def run_one(
     method: str, seed: int, data_dir: str, recipe: Recipe, save_dir: str | None = None
 ) -> dict[str, Any]:
     """Train and evaluate one (method, seed) in this process; one thread, deterministic.
-    With `save_dir`, the trained weights go to `<save_dir>/<catalogue>_<method>_s<seed>.pth`."""
+    With `save_dir`, the weights go to `<save_dir>/<catalogue>_<method>_s<seed>_<steps>steps.pth`."""
     import lavis_syncmask  # noqa: F401  registers builders and processors
     from lavis_syncmask.runner.loop import seed_everything
 
@@ -305,7 +305,10 @@ def run_one(
     metrics = evaluate(model, val, recipe, seed)
     if save_dir:
         Path(save_dir).mkdir(parents=True, exist_ok=True)
-        torch.save(model.state_dict(), Path(save_dir) / f"{data.name}_{method}_s{seed}.pth")
+        torch.save(
+            model.state_dict(),
+            Path(save_dir) / f"{data.name}_{method}_s{seed}_{recipe.steps}steps.pth",
+        )
     history = trained["history"]
     # After SyncMask's warm-up of random masks, the same window for every method; no MIM
     # means no patch masks were trained with.
