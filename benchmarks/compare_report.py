@@ -1,8 +1,8 @@
 """Statistics, the markdown table and the plots of `benchmarks/compare.py` results.
 
-The README shows the table between `<!-- bench-table:start -->` and `<!-- bench-table:end -->`;
-`render_table(results)` regenerates it from the JSON alone, so a test can check that nothing
-in it was edited by hand.
+The README shows tables between `<!-- bench-table:start -->` / `<!-- bench-table:end -->` (and
+`bench-<name>-table` pairs); `render_table(results)` regenerates each from its JSON alone, so a
+test can check that nothing in them was edited by hand.
 """
 
 from __future__ import annotations
@@ -10,13 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-README_START = "<!-- bench-table:start -->"
-README_END = "<!-- bench-table:end -->"
 #: Two-sided 95% Student t quantiles by degrees of freedom (t-interval over seeds).
 T_975 = {
     1: 12.706,
@@ -111,7 +110,7 @@ def render_table(results: dict[str, Any]) -> str:
     labels = results["labels"]
     cost = results.get("cost", {})
     lines = [
-        f"Results: `{results['file']}` ({results['kind']} run; {results['recipe']['steps']} steps, "
+        f"Results: `{results['file']}` ({results['kind']}; {results['recipe']['steps']} steps, "
         f"{len(results['seeds'])} seeds {results['seeds']}; mean ± std over seeds; "
         "Δ: paired difference to ALBEF with its 95% t-interval).",
         "",
@@ -133,10 +132,16 @@ def render_table(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def readme_blocks(readme: str) -> list[str]:
+    """The text of every generated table block of the README: between
+    `<!-- bench-table:start -->` and its end marker, or `<!-- bench-<name>-table:start -->`."""
+    pattern = r"<!-- (bench-(?:[a-z]+-)?table):start -->\n(.*?)<!-- \1:end -->"
+    return [body for _, body in re.findall(pattern, readme, flags=re.DOTALL)]
+
+
 def readme_block(readme: str) -> str:
-    """The text between the README's table markers (without them)."""
-    start, end = readme.index(README_START) + len(README_START), readme.index(README_END)
-    return readme[start:end].strip("\n") + "\n"
+    """The first generated table block of the README."""
+    return readme_blocks(readme)[0]
 
 
 def plot_metrics(results: dict[str, Any], out: Path) -> None:
@@ -210,10 +215,11 @@ def mean_curves(runs: list[dict[str, Any]], window: int = 10) -> dict[str, dict[
     return out
 
 
-def update_readme(readme: Path, table: str) -> None:
-    """Replace the README's table block with `table`."""
+def update_readme(readme: Path, table: str, marker: str = "bench-table") -> None:
+    """Replace the README's block between `<!-- {marker}:start -->` and its end with `table`."""
     text = readme.read_text(encoding="utf-8")
-    start, end = text.index(README_START) + len(README_START), text.index(README_END)
+    start_tag, end_tag = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    start, end = text.index(start_tag) + len(start_tag), text.index(end_tag)
     readme.write_text(text[:start] + "\n" + table + text[end:], encoding="utf-8")
 
 
@@ -223,11 +229,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--json", required=True)
     parser.add_argument("--readme", default=None)
+    parser.add_argument("--marker", default="bench-table", help="e.g. bench-full-table")
     args = parser.parse_args(argv)
     table = render_table(json.loads(Path(args.json).read_text()))
     print(table)
     if args.readme:
-        update_readme(Path(args.readme), table)
+        update_readme(Path(args.readme), table, args.marker)
 
 
 if __name__ == "__main__":
