@@ -10,7 +10,7 @@ OUTPUT_DIR ?= output
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo test lint format bench bench-all clean
 
 install: $(STAMP)
 
@@ -33,7 +33,13 @@ format: $(STAMP)
 test: lint
 	$(PY) -m pytest -q tests
 
+# SyncMask against LAVIS's ALBEF / BLIP and ablations (benchmarks/compare.py): the full matrix
+# (about 2 h on 2 cores), or QUICK=1 (fewer steps, same code, <= 10 min). Prints the table.
 bench: $(STAMP)
+	$(PY) benchmarks/compare.py $(if $(QUICK),--quick,)
+
+# The component benchmarks (training step, sampler, retrieval, generator).
+bench-all: $(STAMP)
 	for script in benchmarks/bench_*.py; do $(PY) $$script || exit 1; done
 
 clean:

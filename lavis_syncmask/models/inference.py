@@ -73,10 +73,11 @@ def row_encoder(model: Any, dataset: Any, batch_size: int) -> LazyCache:
 
 
 def text_encoder(model: Any, ids: torch.Tensor, att: torch.Tensor, batch_size: int) -> LazyCache:
-    """Unimodal text-encoder states `(T, Dt)` of the tokenised texts `ids` / `att` `(M, T)`."""
+    """The states `(T, Dt)` that `model.itm_logits` starts from (unimodal text-encoder states
+    for ALBEF-style models), of the tokenised texts `ids` / `att` `(M, T)`."""
 
     def encode(texts: list[int]) -> torch.Tensor:
-        return model.encode_text(ids[texts], att[texts]).last_hidden_state
+        return model.itm_text_states(ids[texts], att[texts])
 
     return LazyCache(encode, batch_size)
 

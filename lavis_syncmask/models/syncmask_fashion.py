@@ -160,6 +160,10 @@ class SyncMaskFashion(FusionEncoders):
         ]
 
     # ----------------------------------------------------------------- encoders
+    def itm_text_states(self, ids: torch.Tensor, att: torch.Tensor) -> torch.Tensor:
+        """What `itm_logits` fuses with an image: the unimodal text states `(B, T, Dt)`."""
+        return self.encode_text(ids, att).last_hidden_state
+
     def itm_logits(self, text_embeds: torch.Tensor, att: torch.Tensor, image_embeds: torch.Tensor):
         return self.itm_head(self.fuse(text_embeds, att, image_embeds)[:, 0])
 

@@ -48,6 +48,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="gzip",
         help="h5 image compression (default: %(default)s)",
     )
+    parser.add_argument(
+        "--invisible-boost",
+        type=float,
+        default=0.0,
+        help="0..1: how much of each text is invisible in a view (view-limited details such as "
+        "back zips and front prints become more frequent; default %(default)s = unchanged)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     return parser.parse_args(argv)
 
@@ -64,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         vocab_size=args.vocab_size,
         fashioniq_image_format=args.fashioniq_format,
         compression=args.compression,
+        invisible_boost=args.invisible_boost,
     )
     if not args.quiet:
         print(format_summary(summarize_catalogue(out)))

@@ -36,6 +36,9 @@ N_TEXTURES = 8
 DETAIL_BACK_SHARE = 0.3  # detail crops of the back (zip, bow, ...) rather than the front
 #: Share of products added as near-duplicates (a copy of another product's text and look).
 DUPLICATE_FRACTION = 0.04
+#: Attributes that only one side of a garment shows: a text naming them describes something
+#: the other views cannot see. `invisible_boost` raises how often products have them.
+VIEW_LIMITED_ATTRIBUTES = frozenset({"back_detail", "front_print"})
 
 
 @dataclass(frozen=True)
@@ -76,14 +79,26 @@ def subcategory_weights(subcategories: Sequence[Subcategory] = SUBCATEGORIES) ->
     return weights / weights.sum()
 
 
-def sample_attributes(sub: Subcategory, rng: np.random.Generator) -> dict[str, str]:
-    """Attribute values of a new product of ``sub`` (garment noun and colour included)."""
+def sample_attributes(
+    sub: Subcategory, rng: np.random.Generator, invisible_boost: float = 0.0
+) -> dict[str, str]:
+    """Attribute values of a new product of ``sub`` (garment noun and colour included).
+
+    ``invisible_boost`` in [0, 1] moves the presence ``p`` of each view-limited attribute
+    (``VIEW_LIMITED_ATTRIBUTES``) to ``p + invisible_boost * (1 - p)``: more of each text names
+    what some views do not show. 0 keeps the draws, so the catalogue, byte for byte.
+    """
+    if not 0.0 <= invisible_boost <= 1.0:
+        raise ValueError(f"invisible_boost must be in [0, 1], got {invisible_boost}")
     attrs = {
         "category": sub.nouns[int(rng.integers(len(sub.nouns)))],
         "colour": sub.colours[int(rng.integers(len(sub.colours)))],
     }
     for name, spec in sub.attributes.items():
-        if rng.random() < spec.presence:
+        presence = spec.presence
+        if name in VIEW_LIMITED_ATTRIBUTES:
+            presence += invisible_boost * (1.0 - presence)
+        if rng.random() < presence:
             attrs[name] = spec.values[int(rng.integers(len(spec.values)))]
     return attrs
 
@@ -122,14 +137,17 @@ def sample_product(
     product_id: int,
     subcategory: Subcategory | None = None,
     among: Sequence[Subcategory] = SUBCATEGORIES,
+    invisible_boost: float = 0.0,
 ) -> Product:
     """A random product of ``subcategory`` when given, else of a Zipf-weighted choice among
-    ``among`` (kept in the global frequency order)."""
+    ``among`` (kept in the global frequency order); ``invisible_boost`` as in
+    :func:`sample_attributes`."""
     if subcategory is None:
         if not among:
             raise ValueError("`among` must name at least one subcategory")
         subcategory = among[int(rng.choice(len(among), p=subcategory_weights(among)))]
-    return make_product(subcategory, sample_attributes(subcategory, rng), product_id, rng)
+    attrs = sample_attributes(subcategory, rng, invisible_boost)
+    return make_product(subcategory, attrs, product_id, rng)
 
 
 def sample_products(
@@ -137,6 +155,7 @@ def sample_products(
     rng: np.random.Generator,
     duplicate_fraction: float = DUPLICATE_FRACTION,
     among: Sequence[Subcategory] = SUBCATEGORIES,
+    invisible_boost: float = 0.0,
 ) -> list[Product]:
     """One product per id, of the subcategories ``among``. ``ceil(duplicate_fraction * n)`` of
     them (at most half) copy the text, attributes and look of another product (near-duplicates:
@@ -145,7 +164,10 @@ def sample_products(
     if not 0.0 <= duplicate_fraction < 0.5:
         raise ValueError(f"duplicate_fraction must be in [0, 0.5), got {duplicate_fraction}")
     copies = min(math.ceil(duplicate_fraction * n), n // 2) if n >= 2 else 0
-    originals = [sample_product(rng, 0, among=among) for _ in range(n - copies)]
+    originals = [
+        sample_product(rng, 0, among=among, invisible_boost=invisible_boost)
+        for _ in range(n - copies)
+    ]
     sources = rng.choice(len(originals), size=copies, replace=False) if copies else []
     order = rng.permutation(n)  # slot of the i-th product (originals first, then copies)
     products: list[Product | None] = [None] * n

@@ -55,24 +55,31 @@ def _streams(seed: int) -> list[np.random.Generator]:
 
 
 def _with_views(
-    ids: Sequence[int], rng: np.random.Generator, among: Sequence[Subcategory] = SUBCATEGORIES
+    ids: Sequence[int],
+    rng: np.random.Generator,
+    among: Sequence[Subcategory] = SUBCATEGORIES,
+    invisible_boost: float = 0.0,
 ) -> list[tuple[Product, list[ViewSpec]]]:
-    products = sample_products(ids, rng, among=among)
+    products = sample_products(ids, rng, among=among, invisible_boost=invisible_boost)
     return [(product, sample_views(product, rng)) for product in products]
 
 
-def build_catalogue(products: int, val_products: int, seed: int) -> Catalogue:
+def build_catalogue(
+    products: int, val_products: int, seed: int, invisible_boost: float = 0.0
+) -> Catalogue:
     """The in-memory catalogue :func:`generate_catalogue` writes for these arguments: train and
-    validation products (disjoint product ids) with their views."""
+    validation products (disjoint product ids) with their views. ``invisible_boost``: see
+    :func:`lavis_syncmask.synthetic.catalogue.sample_attributes`."""
     for name, value in (("products", products), ("val_products", val_products)):
         if not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     ids_rng, train_rng, val_rng, _ = _streams(seed)
     ids = ids_rng.choice(900_000, size=products + val_products, replace=False) + _FIRST_PRODUCT_ID
-    train = _with_views(ids[:products].tolist(), train_rng)
+    train = _with_views(ids[:products].tolist(), train_rng, invisible_boost=invisible_boost)
     # Validation only holds subcategories seen in training, so recognition can score them all.
     seen = [s for s in SUBCATEGORIES if any(p.subcategory is s for p, _ in train)]
-    return Catalogue(train=train, validation=_with_views(ids[products:].tolist(), val_rng, seen))
+    validation = _with_views(ids[products:].tolist(), val_rng, seen, invisible_boost)
+    return Catalogue(train=train, validation=validation)
 
 
 def generate_catalogue(
@@ -86,11 +93,16 @@ def generate_catalogue(
     vocab_size: int = DEFAULT_VOCAB_SIZE,
     fashioniq_image_format: ImageFormat = "png",
     compression: Compression = "gzip",
+    invisible_boost: float = 0.0,
 ) -> Path:
     """Write the catalogue into ``out_dir`` and return it (as a ``Path``).
 
     ``fashioniq_triplets``: train triplets per FashionIQ category (val and test get 40% of
     that; 0 writes no FashionIQ tree). ``progress``: a tqdm bar over the images.
+    ``invisible_boost`` in [0, 1]: how much of each text is invisible in a view, by making
+    view-limited attributes (back details, front prints) more frequent; 0 (the default) leaves
+    the catalogue byte-identical to earlier versions, 1 gives every product of a subcategory
+    that has them both (the summary reports the invisible share per view type).
 
     Example:
         >>> out = generate_catalogue("data/synthetic", 30, 10, seed=0)  # doctest: +SKIP
@@ -102,7 +114,7 @@ def generate_catalogue(
         )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    catalogue = build_catalogue(products, val_products, seed)
+    catalogue = build_catalogue(products, val_products, seed, invisible_boost)
     fiq_images = image_count(fashioniq_triplets) if fashioniq_triplets else 0
     total = len(catalogue.rows("train")) + len(catalogue.rows("validation")) + fiq_images
     with tqdm(total=total, disable=not progress, unit="img", desc="synthetic catalogue") as bar:
@@ -128,6 +140,8 @@ def generate_catalogue(
         "fashioniq_image_format": fashioniq_image_format,
         "compression": compression,
     }
+    if invisible_boost:  # absent at the default, so default settings files stay identical
+        settings["invisible_boost"] = invisible_boost
     (out / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
     return out
 

@@ -1,0 +1,119 @@
+"""The benchmark against LAVIS's ALBEF / BLIP end to end at smoke size: `benchmarks/compare.py
+--smoke` trains, scores and reports; the README's table is the one the committed JSON renders;
+`python -m lavis_syncmask.evaluate` scores LAVIS's `albef_retrieval` / `blip_retrieval` from a
+checkpoint; `python -m lavis_syncmask.viz` draws a mask picture."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from compare_report import paired_difference, readme_blocks, render_table  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+@pytest.fixture(scope="module")
+def catalogue(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from lavis_syncmask.synthetic import generate_catalogue
+
+    out = tmp_path_factory.mktemp("catalogue") / "default_12"
+    generate_catalogue(out, 12, 105, seed=0, fashioniq_triplets=0, progress=False)
+    return out
+
+
+def test_paired_difference_is_a_t_interval() -> None:
+    d = paired_difference([3.0, 5.0, 4.0], [1.0, 2.0, 3.0])  # differences 2, 3, 1
+    assert d["mean"] == pytest.approx(2.0)
+    assert d["high"] - d["mean"] == pytest.approx(4.303 * 1.0 / math.sqrt(3), rel=1e-6)
+
+
+def test_compare_smoke_writes_json_table_and_plots(catalogue: Path, tmp_path: Path) -> None:
+    import compare
+
+    out = tmp_path / "results"
+    argv = ["--smoke", "--methods", "a_syncmask", "e_albef", "--jobs", "1"]
+    results = compare.main([*argv, "--data-root", str(catalogue.parent), "--out", str(out)])
+    summary = results["settings"]["default"]["summary"]
+    assert set(summary) == {"a_syncmask", "e_albef"}
+    assert summary["a_syncmask"]["seeds"] == [0, 1]
+    diff = summary["a_syncmask"]["vs_reference"]["full"]
+    assert diff["low"] <= diff["mean"] <= diff["high"]
+    assert 0.0 <= summary["a_syncmask"]["patch_sync_precision"]["mean"] <= 1.0
+    assert 0.0 <= summary["e_albef"]["word_sync_precision"]["mean"] <= 1.0
+    assert results["cost"]["e_albef"]["step_ratio"] == 1.0
+    saved = json.loads((out / "bench_smoke.json").read_text())
+    assert (out / "bench_smoke.md").read_text() == render_table(saved)
+    for name in ("bench_smoke_metrics.png", "bench_smoke_losses.png"):
+        assert (out / name).stat().st_size > 1000
+
+
+def test_readme_tables_are_the_ones_the_committed_json_renders() -> None:
+    blocks = readme_blocks((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert blocks, "the README shows no generated benchmark table"
+    for block in blocks:
+        source = block.split("`")[1]  # each table names the JSON it was rendered from
+        results = json.loads((ROOT / source).read_text())
+        assert block == render_table(results)
+
+
+def _run(args: list[str], data: Path, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SYNCMASK_DATA_ROOT": str(data), "OMP_NUM_THREADS": "1"}
+    env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}"
+    result = subprocess.run(
+        [sys.executable, "-m", *args], cwd=cwd, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
+@pytest.mark.parametrize("family", ["albef", "blip"])
+def test_evaluate_accepts_lavis_retrieval_models(family: str, catalogue: Path, tmp_path: Path):
+    from lavis_syncmask.baselines import build_baseline
+
+    arch = f"{family}_retrieval"
+    tiny = {"size_preset": "tiny", "image_size": 64, "queue_size": 256}
+    tiny["tokenizer"] = str(catalogue / "vocab")
+    checkpoint = tmp_path / f"{arch}.pth"
+    torch.save(build_baseline({"arch": arch, **tiny}).state_dict(), checkpoint)
+    options = [f"model.{k}={v}" for k, v in tiny.items()]
+    options += [
+        "datasets.fashiongen_retrieval.vis_processor.eval.image_size=64",
+        "run.protocol=full",
+        "run.k_test=10",
+        f"run.output_dir={tmp_path / 'out'}",
+    ]
+    config = str(ROOT / "projects" / "syncmask" / f"retrieval_{family}.yaml")
+    args = ["lavis_syncmask.evaluate", "--cfg-path", config, "--checkpoint", str(checkpoint)]
+    _run([*args, "--options", *options], catalogue, tmp_path)
+    metrics = json.loads(next((tmp_path / "out").rglob("metrics.json")).read_text())
+    assert metrics["protocol"] == "full"
+    assert metrics["checkpoint"] == str(checkpoint.resolve())
+    assert 0.0 <= metrics["metrics"]["r_mean"] <= 100.0
+
+
+def test_viz_draws_syncmask_and_random_masks(catalogue: Path, tmp_path: Path) -> None:
+    from omegaconf import OmegaConf
+
+    from lavis_syncmask.common.paths import config_path
+    from lavis_syncmask.models.syncmask_fashion import SyncMaskFashion
+
+    cfg = OmegaConf.load(config_path("models", "syncmask_fashion_tiny.yaml")).model
+    cfg.tokenizer = str(catalogue / "vocab")
+    checkpoint = tmp_path / "tiny.pth"
+    torch.save(SyncMaskFashion.from_config(cfg).state_dict(), checkpoint)
+    out = tmp_path / "masks.png"
+    h5 = catalogue / "fashiongen_256_256_validation.h5"
+    args = ["--checkpoint", str(checkpoint), "--h5", str(h5), "--rows", "0,5", "--out", str(out)]
+    _run(["lavis_syncmask.viz", *args], catalogue, tmp_path)
+    assert out.stat().st_size > 10_000
