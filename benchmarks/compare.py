@@ -29,8 +29,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from compare_report import mean_curves, plot_losses, plot_metrics, render_table, summarize  # noqa: E402
-from compare_train import METHODS, REFERENCE, Recipe, run_one  # noqa: E402
+from compare_report import (  # noqa: E402
+    REFERENCE,
+    mean_curves,
+    plot_losses,
+    plot_metrics,
+    render_table,
+    summarize,
+)
+from compare_train import METHODS, Recipe, run_one  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 HIGH_METHODS = ["a_syncmask", "b_random_masks", "e_albef"]

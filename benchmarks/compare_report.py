@@ -16,6 +16,9 @@ from typing import Any
 
 import numpy as np
 
+#: The method every other one is paired against (LAVIS's own ALBEF).
+REFERENCE = "e_albef"
+
 #: Two-sided 95% Student t quantiles by degrees of freedom (t-interval over seeds).
 T_975 = {
     1: 12.706,
@@ -95,13 +98,19 @@ def summarize(runs: list[dict[str, Any]], methods: list[str], reference: str) ->
 def _ms(entry: dict[str, Any], key: str, digits: int = 1) -> str:
     if key not in entry:
         return "n/a"
+    if entry[key].get("n", 2) < 2:  # one seed has no spread: never print it as ± 0
+        return f"{entry[key]['mean']:.{digits}f} (1 seed)"
     return f"{entry[key]['mean']:.{digits}f} ± {entry[key]['std']:.{digits}f}"
 
 
-def _diff(entry: dict[str, Any], key: str) -> str:
+def _diff(entry: dict[str, Any], key: str, is_reference: bool) -> str:
+    if is_reference:
+        return "reference"
     d = entry.get("vs_reference", {}).get(key)
-    if d is None:
-        return "reference" if "vs_reference" not in entry else "n/a"
+    if d is None:  # ALBEF was not run with the same seeds: nothing to pair
+        return "n/a (unpaired)"
+    if d.get("n", 2) < 2:
+        return f"{d['mean']:+.1f} (1 seed)"
     return f"{d['mean']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}]"
 
 
@@ -125,7 +134,8 @@ def render_table(results: dict[str, Any]) -> str:
             mem = f"{c['memory_ratio']:.2f}" if c else ""
             lines.append(
                 f"| {setting} | {labels[method]} | {_ms(entry, 's100')} | {_ms(entry, 'full')} | "
-                f"{_diff(entry, 's100')} | {_diff(entry, 'full')} | {_ms(entry, 'itm_auc', 3)} | "
+                f"{_diff(entry, 's100', method == REFERENCE)} | "
+                f"{_diff(entry, 'full', method == REFERENCE)} | {_ms(entry, 'itm_auc', 3)} | "
                 f"{_ms(entry, 'word_sync_precision', 3)} | {_ms(entry, 'patch_sync_precision', 3)} | "
                 f"{step} | {mem} |"
             )

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from compare_report import REFERENCE  # a sibling script: benchmarks/ is on sys.path
 
 #: The six methods: model family, config overrides, batch sampler. (c), (e), (f) use plain
 #: random batches (LAVIS's ALBEF / BLIP train on random batches).
@@ -59,7 +60,6 @@ METHODS: dict[str, dict[str, Any]] = {
         "model": {},
     },
 }
-REFERENCE = "e_albef"
 #: Objective settings the baselines take from the syncmask tiny preset, so all share them.
 SHARED_OBJECTIVE_KEYS = ("queue_size", "momentum", "alpha", "temp")
 
