@@ -127,12 +127,10 @@ def _tokenizer(cfg: BaselineConfig, default: str, blip: bool) -> Any:
     return tokenizer
 
 
-def _preset_encoders(arch: str, bb: BackboneConfig, vocab: int) -> dict[str, nn.Module]:
-    config = bert_config(bb, vocab)
-    if arch.startswith("blip"):
-        # LAVIS's med code reads a missing `fusion_layer` as BLIP: cross-attention everywhere.
-        del config.fusion_layer
-    parts: dict[str, nn.Module] = {"image_encoder": build_vision_encoder(bb)}
+def _text_parts(arch: str, config: BertConfig) -> dict[str, nn.Module]:
+    """The text side each LAVIS class expects: ALBEF pretraining an MLM BERT, the others an
+    `XBertEncoder`, BLIP pretraining also its captioning decoder."""
+    parts: dict[str, nn.Module] = {}
     if arch == "albef_pretrain":
         parts["text_encoder"] = BertForMaskedLM(config)
     else:
@@ -140,6 +138,14 @@ def _preset_encoders(arch: str, bb: BackboneConfig, vocab: int) -> dict[str, nn.
     if arch == "blip_pretrain":
         parts["text_decoder"] = XBertLMHeadDecoder(config)
     return parts
+
+
+def _preset_encoders(arch: str, bb: BackboneConfig, vocab: int) -> dict[str, nn.Module]:
+    config = bert_config(bb, vocab)
+    if arch.startswith("blip"):
+        # LAVIS's med code reads a missing `fusion_layer` as BLIP: cross-attention everywhere.
+        del config.fusion_layer
+    return {"image_encoder": build_vision_encoder(bb), **_text_parts(arch, config)}
 
 
 def _lavis_encoders(arch: str, raw: Mapping[str, Any]) -> dict[str, nn.Module]:
@@ -149,12 +155,7 @@ def _lavis_encoders(arch: str, raw: Mapping[str, Any]) -> dict[str, nn.Module]:
     config = BertConfig.from_json_file(get_abs_path(raw["med_config_path"]))
     if arch == "albef_pretrain":
         config.fusion_layer = 6  # as LAVIS's AlbefPretrain.from_config
-        parts["text_encoder"] = BertForMaskedLM(config)
-    else:
-        parts["text_encoder"] = XBertEncoder(config, add_pooling_layer=False)
-    if arch == "blip_pretrain":
-        parts["text_decoder"] = XBertLMHeadDecoder(config)
-    return parts
+    return {**parts, **_text_parts(arch, config)}
 
 
 def _constructor_kwargs(cfg: BaselineConfig, embed_dim: int, max_txt_len: int) -> dict:

@@ -34,11 +34,27 @@ class _Features:
     text_encoder: nn.Module
     text_encoder_m: nn.Module
     itm_head: nn.Module
+    itm_mode: str  # how LAVIS's med encoder runs the ITM pass ("fusion" | "multimodal")
 
     def encode_text(self, ids: torch.Tensor, att: torch.Tensor, momentum: bool = False) -> Any:
         """Unimodal text encoding `(B, T, Dt)` (`.last_hidden_state`) of ids / attention."""
         encoder = self.text_encoder_m if momentum else self.text_encoder
         return _bert(encoder)(ids, attention_mask=att, return_dict=True, mode="text")
+
+    def itm_logits(
+        self, states: torch.Tensor, att: torch.Tensor, image_embeds: torch.Tensor
+    ) -> torch.Tensor:
+        """`(B, 2)` ITM logits of `itm_text_states` `(B, T, Dt)` against ViT tokens
+        `(B, 1+P, Dv)`, through the text encoder in `itm_mode`."""
+        out = _bert(self.text_encoder)(
+            encoder_embeds=states,
+            attention_mask=att,
+            encoder_hidden_states=image_embeds,
+            encoder_attention_mask=_image_att(image_embeds),
+            return_dict=True,
+            mode=self.itm_mode,
+        )
+        return self.itm_head(out.last_hidden_state[:, 0])
 
     @torch.no_grad()
     def sampler_text_embeddings(self, texts: list[str], batch_size: int = 256) -> torch.Tensor:
@@ -53,42 +69,17 @@ class AlbefInterface(_Features):
         """`(B, T, Dt)` unimodal states that `itm_logits` fuses with an image."""
         return self.encode_text(ids, att).last_hidden_state
 
-    def itm_logits(
-        self, states: torch.Tensor, att: torch.Tensor, image_embeds: torch.Tensor
-    ) -> torch.Tensor:
-        """`(B, 2)` ITM logits of text states `(B, T, Dt)` against ViT tokens `(B, 1+P, Dv)`."""
-        out = _bert(self.text_encoder)(
-            encoder_embeds=states,
-            attention_mask=att,
-            encoder_hidden_states=image_embeds,
-            encoder_attention_mask=_image_att(image_embeds),
-            return_dict=True,
-            mode="fusion",
-        )
-        return self.itm_head(out.last_hidden_state[:, 0])
+    itm_mode = "fusion"  # LAVIS med: only the fusion layers, over unimodal states
 
 
 class BlipInterface(_Features):
     """BLIP: ITM re-encodes the text with cross-attention in every layer, `[ENC]` first."""
 
     tokenizer: Any
+    itm_mode = "multimodal"  # cross-attention in every layer
 
     def itm_text_states(self, ids: torch.Tensor, att: torch.Tensor) -> torch.Tensor:
         """`(B, T, Dt)` word embeddings of the text with `[ENC]` as its first token."""
         ids = ids.clone()
         ids[:, 0] = self.tokenizer.enc_token_id
         return _bert(self.text_encoder).embeddings(input_ids=ids)
-
-    def itm_logits(
-        self, states: torch.Tensor, att: torch.Tensor, image_embeds: torch.Tensor
-    ) -> torch.Tensor:
-        """`(B, 2)` ITM logits of embeddings `(B, T, Dt)` against ViT tokens `(B, 1+P, Dv)`."""
-        out = _bert(self.text_encoder)(
-            encoder_embeds=states,
-            attention_mask=att,
-            encoder_hidden_states=image_embeds,
-            encoder_attention_mask=_image_att(image_embeds),
-            return_dict=True,
-            mode="multimodal",
-        )
-        return self.itm_head(out.last_hidden_state[:, 0])
