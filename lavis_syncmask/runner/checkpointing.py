@@ -133,3 +133,15 @@ def sampler_similarity_for_epoch(
     if saved is not None:
         sampler.refresh_similarity(saved)
     return saved
+
+
+def best_after_resume(
+    resumed: str, best_name: str, best_epoch: int | None, best_score: float | None
+) -> tuple[int | None, float | None, str | None]:
+    """The best epoch, score and checkpoint path a resumed run carries on with: forgotten
+    when the best checkpoint is not next to the resumed one (it cannot be reloaded)."""
+    best = Path(resumed).expanduser().parent / best_name
+    if best_epoch is not None and not best.is_file():
+        logger.warning("no %s next to the resumed checkpoint: best score forgotten", best)
+        return None, None, None
+    return best_epoch, best_score, str(best) if best_epoch is not None else None

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -30,7 +30,7 @@ from torch.utils.data import (
     IterableDataset,
 )
 
-from lavis_syncmask.common.distributed import broadcast_tensor
+from lavis_syncmask.common.distributed import broadcast_tensor, get_rank, get_world_size
 from lavis_syncmask.runner.resume import SkippableBatchSampler
 from lavis_syncmask.sampling.settings import SamplerSettings
 
@@ -206,3 +206,47 @@ def refresh_sampler_similarity(
         "epoch %d: refreshed batch-sampler similarities (%s)", epoch, tuple(embeddings.shape)
     )
     return embeddings
+
+
+def build_loaders(
+    datasets: Sequence[Any],
+    batch_sizes: Sequence[int],
+    is_trains: Sequence[bool],
+    collate_fns: Sequence[Callable | None],
+    *,
+    num_workers: int,
+    on_cuda: bool,
+    seed: int,
+    distributed_eval: bool,
+    train_batch_sampler: Callable[[Dataset, int], Any] | None = None,
+) -> list:
+    """LAVIS's `create_loaders` contract: one loader per split, for this rank; training splits
+    take their batches from `train_batch_sampler(dataset, batch_size)` when it is given."""
+    loaders = []
+    for dataset, batch_size, is_train, collate_fn in zip(
+        datasets, batch_sizes, is_trains, collate_fns
+    ):
+        if isinstance(dataset, (list, tuple)):
+            raise ValueError(
+                "runner_syncmask does not mix map-style and webdataset training sets; "
+                f"got {[type(d).__name__ for d in dataset]}"
+            )
+        batch_sampler = None
+        if is_train and train_batch_sampler is not None:
+            batch_sampler = train_batch_sampler(dataset, int(batch_size))
+        loaders.append(
+            build_loader(
+                dataset,
+                batch_size=int(batch_size),
+                is_train=is_train,
+                num_workers=num_workers,
+                collate_fn=collate_fn,
+                on_cuda=on_cuda,
+                num_replicas=get_world_size(),
+                rank=get_rank(),
+                seed=seed,
+                distributed_eval=distributed_eval,
+                batch_sampler=batch_sampler,
+            )
+        )
+    return loaders

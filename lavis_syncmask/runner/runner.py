@@ -1,24 +1,14 @@
 """`runner_syncmask`: LAVIS's runner fixed for CPU, one GPU and torchrun, with exact resume.
 
-What it changes in `RunnerBase` (lavis-notes.md, "Runner pitfalls"), each for a reason:
-- `model` is never None; DDP gets `device_ids` only on CUDA (gloo on CPU); no CUDA stream
-  (PrefetchLoader) on a CPU, no unconditional `dist.barrier()`;
-- the epoch loop is `runner_loop.train_one_epoch`: loss / `accum_grad_iters`, optional
-  `run.max_grad_norm` clipping, `run.amp` (bf16 | fp16 | false) and TF32 only on CUDA, stats
-  reduced on the backend's device;
-- checkpoints hold the full model state (frozen momentum encoders, queues), optimizer,
-  scaler, epoch and config yaml, load with `weights_only=True`, and every epoch reseeds from
-  (seed, rank, epoch): `run.resume_ckpt_path` continues exactly like an uninterrupted run;
-- a relative `run.output_dir` is taken from the working directory, the resolved config is
-  written there, and a second runner in one process does not hit the registry's KeyError;
-- `run.batch_sampler` (semi_hard | grouped | random | null) + `run.sampler` -> SemiHardBatchSampler;
-- every `run.*` key is read once, typed and checked, into `self.settings` (`RunSettings`);
-- mid-epoch checkpoints every `run.save_every_iters` iterations and on SIGTERM / SIGINT that
-  resume at their batch, `run.keep_last` numbered checkpoints, non-finite losses skipped up
-  to `run.max_bad_steps` in a row (runner/checkpointing.py, runner/resume.py).
-
-Task hooks: `before_train_epoch`, `after_train_epoch` / `epoch_means`, `resume_state` /
-`load_resume_state`.
+What it changes in `RunnerBase` (lavis-notes.md, "Runner pitfalls"), each for a reason: the
+model is never None and DDP gets `device_ids` only on CUDA; no CUDA stream on a CPU and no
+unconditional `dist.barrier()`; the epoch loop is `runner/loop.py` (accumulation, clipping,
+`run.amp`); checkpoints hold the full state (momentum encoders, queues, optimizer, scaler, RNG)
+and load with `weights_only=True`, mid-epoch and on SIGTERM too (`runner/checkpointing.py`);
+every `run.*` key is read, typed and checked once into `self.settings` (`RunSettings`); a
+relative `run.output_dir` is taken from the working directory; `run.batch_sampler` builds the
+semi-hard batch sampler. Task hooks: `before_train_epoch`, `after_train_epoch` /
+`epoch_means`, `resume_state` / `load_resume_state`.
 """
 
 from __future__ import annotations
@@ -30,7 +20,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from lavis.common.registry import registry
 from lavis.runners.runner_base import RunnerBase
@@ -42,7 +31,6 @@ from lavis_syncmask.common.checkpoint import (
     load_checkpoint,
     load_model_weights,
     prune_checkpoints,
-    remove_stale_partials,
     restore_training_state,
     save_checkpoint,
 )
@@ -54,16 +42,16 @@ from lavis_syncmask.common.distributed import (
     is_dist,
     is_main_process,
 )
-from lavis_syncmask.common.paths import job_folder
 from lavis_syncmask.common.precision import AmpMode, enable_tf32
 from lavis_syncmask.runner import checkpointing as policy
 from lavis_syncmask.runner.loaders import (
     build_batch_sampler,
-    build_loader,
+    build_loaders,
     sampler_metadata,
     set_loader_epoch,
 )
 from lavis_syncmask.runner.loop import LoopSettings, epoch_seed, seed_everything, train_one_epoch
+from lavis_syncmask.runner.output import append_log, jsonable, prepare_run_folder
 from lavis_syncmask.runner.resume import EpochProgress, any_rank
 from lavis_syncmask.runner.settings import RunSettings
 from lavis_syncmask.runner.signals import StopRequests
@@ -71,14 +59,6 @@ from lavis_syncmask.runner.signals import StopRequests
 logger = logging.getLogger(__name__)
 
 BEST_CHECKPOINT = "checkpoint_best.pth"
-CONFIG_FILE = "config.yaml"
-
-
-def _jsonable(value: Any) -> Any:
-    """`json.dumps` fallback: tensors and NumPy values as numbers / lists, the rest as text."""
-    if isinstance(value, (torch.Tensor, np.ndarray, np.generic)):
-        return value.tolist()
-    return str(value)
 
 
 @registry.register_runner("runner_syncmask")
@@ -184,28 +164,16 @@ class RunnerSyncMask(RunnerBase):
 
     # ------------------------------------------------------------------ output
     def setup_output_dir(self) -> None:
-        output_dir = job_folder(self.settings.output_dir, self.job_id)
-        result_dir = output_dir / "result"
-        result_dir.mkdir(parents=True, exist_ok=True)
-        for name, path in (("output_dir", output_dir), ("result_dir", result_dir)):
-            # The registry refuses a second registration; a later runner's paths win.
-            registry.mapping["paths"].pop(name, None)
-            registry.register_path(name, str(path))
-        self.output_dir, self.result_dir = output_dir, result_dir
-        if is_main_process():
-            remove_stale_partials(output_dir)  # left by a process killed mid-write
-            (output_dir / CONFIG_FILE).write_text(self.config_yaml(), encoding="utf-8")
+        self.output_dir, self.result_dir = prepare_run_folder(
+            self.settings.output_dir, self.job_id, self.config_yaml()
+        )
 
     def config_yaml(self) -> str:
         """The resolved configuration (run, model, datasets) as yaml."""
         return OmegaConf.to_yaml(self.config.config, resolve=True)
 
     def log_stats(self, stats: Any, split_name: str) -> None:
-        if not is_main_process() or not isinstance(stats, dict):
-            return
-        line = json.dumps({f"{split_name}_{k}": v for k, v in stats.items()}, default=_jsonable)
-        with open(self.output_dir / "log.txt", "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+        append_log(self.output_dir, stats, split_name)
 
     # ------------------------------------------------------------------ loaders
     def create_loaders(
@@ -217,52 +185,28 @@ class RunnerSyncMask(RunnerBase):
         collate_fns: list,
         dataset_ratios: Any = None,
     ) -> list:
-        loaders = []
-        for dataset, batch_size, is_train, collate_fn in zip(
-            datasets, batch_sizes, is_trains, collate_fns
-        ):
-            if isinstance(dataset, (list, tuple)):
-                raise ValueError(
-                    "runner_syncmask does not mix map-style and webdataset training sets; "
-                    f"got {[type(d).__name__ for d in dataset]}"
-                )
-            batch_sampler = None
-            if is_train and self.sampler_settings.mode is not None:
-                batch_sampler = self._make_batch_sampler(dataset, int(batch_size))
-            loaders.append(
-                build_loader(
-                    dataset,
-                    batch_size=int(batch_size),
-                    is_train=is_train,
-                    num_workers=int(num_workers),
-                    collate_fn=collate_fn,
-                    on_cuda=self.cuda_enabled,
-                    num_replicas=get_world_size(),
-                    rank=get_rank(),
-                    seed=self.seed,
-                    distributed_eval=self.use_dist_eval_sampler,
-                    batch_sampler=batch_sampler,
-                )
-            )
-        return loaders
+        semi_hard = self.sampler_settings.mode is not None
+        return build_loaders(
+            datasets,
+            batch_sizes,
+            is_trains,
+            collate_fns,
+            num_workers=int(num_workers),
+            on_cuda=self.cuda_enabled,
+            seed=self.seed,
+            distributed_eval=self.use_dist_eval_sampler,
+            train_batch_sampler=self._make_batch_sampler if semi_hard else None,
+        )
 
     def _make_batch_sampler(self, dataset: Any, batch_size: int) -> Any:
         meta = sampler_metadata(dataset)
         self._sampler_texts = [str(text) for text in meta["texts"]]
         self._batch_sampler = build_batch_sampler(
-            self.batch_sampler_class(),
-            meta,
-            self.sampler_settings,
-            batch_size=batch_size,
-            seed=self.seed,
-            num_replicas=get_world_size(),
-            rank=get_rank(),
-        )
-        logger.info(
-            "train batches from %s (mode %s)",
-            type(self._batch_sampler).__name__,
-            self.sampler_settings.mode,
-        )
+            self.batch_sampler_class(), meta, self.sampler_settings, batch_size=batch_size,
+            seed=self.seed, num_replicas=get_world_size(), rank=get_rank(),
+        )  # fmt: skip
+        logger.info("train batches from %s (mode %s)", type(self._batch_sampler).__name__,
+                    self.sampler_settings.mode)  # fmt: skip
         return self._batch_sampler
 
     # ------------------------------------------------------------------ training
@@ -320,7 +264,7 @@ class RunnerSyncMask(RunnerBase):
         if self._batch_sampler is not None:
             sampler_stats = self._batch_sampler.epoch_statistics()
             stats.update({f"sampler_{k}": v for k, v in sampler_stats.items()})
-        logger.info("epoch %d train stats: %s", epoch, json.dumps(stats, default=_jsonable))
+        logger.info("epoch %d train stats: %s", epoch, json.dumps(stats, default=jsonable))
         return stats
 
     def _start_epoch(self, loader: Any, epoch: int) -> EpochProgress | None:
@@ -444,11 +388,9 @@ class RunnerSyncMask(RunnerBase):
             self.start_epoch, self._resume = int(checkpoint["epoch"]), checkpoint["resume"]
         self.best_epoch = checkpoint.get("best_epoch")
         self.best_agg_metric = checkpoint.get("best_agg_metric")
-        best = Path(url_or_filename).expanduser().parent / BEST_CHECKPOINT
-        if self.best_epoch is not None and not best.is_file():
-            logger.warning("no %s next to the resumed checkpoint: best score forgotten", best)
-            self.best_epoch = self.best_agg_metric = None
-        self.best_checkpoint = str(best) if self.best_epoch is not None else None
+        self.best_epoch, self.best_agg_metric, self.best_checkpoint = policy.best_after_resume(
+            url_or_filename, BEST_CHECKPOINT, self.best_epoch, self.best_agg_metric
+        )
         logger.info("resumed from %s: next epoch %d", url_or_filename, self.start_epoch)
 
     def _reload_best_model(self, model: torch.nn.Module) -> torch.nn.Module:
