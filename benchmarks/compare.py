@@ -115,7 +115,11 @@ def run_matrix(
         }
         for done in futures.as_completed(pending):
             method, seed, data = pending[done]
-            result = done.result()
+            try:
+                result = done.result()
+            except Exception as error:  # a diverged run: reported, the matrix goes on
+                print(f"[{data.name}] {method} seed {seed} FAILED: {error!r}", flush=True)
+                continue
             result["catalogue"] = data.name
             result["recipe"] = dataclasses.asdict(recipe)
             with log.open("a") as handle:
@@ -177,7 +181,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     catalogues = {
         n: ensure_catalogue(d, products, val_products, b) for n, (d, b, _) in settings.items()
     }
-    jobs = [(m, s, d) for d, _, ms in settings.values() for m in ms for s in spec["seeds"]]
+    # Seed-major with the reference first, so that a matrix cut short still pairs its runs.
+    jobs = [
+        (m, s, d)
+        for d, _, ms in settings.values()
+        for s in spec["seeds"]
+        for m in sorted(ms, key=lambda m: m != REFERENCE)
+    ]
     log = out / f"bench_{kind}.runs.jsonl"
     if args.report_only:
         runs = read_runs(log, recipe)
