@@ -58,6 +58,26 @@ def test_compare_smoke_writes_json_table_and_plots(catalogue: Path, tmp_path: Pa
         assert (out / name).stat().st_size > 1000
 
 
+def test_a_repeated_method_and_seed_gives_identical_numbers(catalogue: Path) -> None:
+    """One thread and deterministic algorithms: only the seed varies between benchmark runs,
+    so the spread over seeds is the recipe's, not the machine's."""
+    import compare
+    from compare_train import run_one
+
+    recipe = compare.KINDS["smoke"]["recipe"]
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    try:
+        first, second, other = (run_one("a_syncmask", s, str(catalogue), recipe) for s in (0, 0, 1))
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+    for run in (first, second, other):
+        run.pop("train_s")
+    # Compared as JSON text: a statistic may be NaN (no masked content word), and NaN != NaN.
+    assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
+    assert first["history"]["loss"] != other["history"]["loss"]
+
+
 def test_readme_tables_are_the_ones_the_committed_json_renders() -> None:
     blocks = readme_blocks((ROOT / "README.md").read_text(encoding="utf-8"))
     assert blocks, "the README shows no generated benchmark table"
