@@ -38,6 +38,14 @@ def test_paired_difference_is_a_t_interval() -> None:
     assert d["high"] - d["mean"] == pytest.approx(4.303 * 1.0 / math.sqrt(3), rel=1e-6)
 
 
+def test_feature_spread_reads_collapse_as_cosine_one() -> None:
+    from feature_spread import mean_off_diagonal_cosine
+
+    assert mean_off_diagonal_cosine(torch.ones(5, 3) * 2.0) == pytest.approx(1.0)
+    assert mean_off_diagonal_cosine(torch.eye(4)) == pytest.approx(0.0)
+    assert mean_off_diagonal_cosine(torch.tensor([[1.0, 0.0], [-1.0, 0.0]])) == pytest.approx(-1.0)
+
+
 def test_compare_smoke_writes_json_table_and_plots(catalogue: Path, tmp_path: Path) -> None:
     import compare
 
