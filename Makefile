@@ -34,8 +34,8 @@ test: lint
 	$(PY) -m pytest -q tests
 
 # SyncMask against LAVIS's ALBEF / BLIP and ablations (benchmarks/compare.py): the full matrix
-# (estimated 1.5-2 h on 2 idle cores), or QUICK=1 (fewer steps, same code; the 10-minute target
-# is not yet measured on idle cores). Both print the table; the full matrix resumes.
+# (83 min on 2 cores for the committed run), or QUICK=1 (fewer steps, same code; 7.5 min on a
+# fresh clone). Both print the table; the full matrix resumes.
 bench: $(STAMP)
 	$(PY) benchmarks/compare.py $(if $(QUICK),--quick,)
 
