@@ -81,8 +81,9 @@ class Recipe:
     weight_decay: float = 0.02
     max_grad_norm: float = 5.0
     # The ITC temperature stays at its initial 0.07 for every method. Learned at a 3e-3 peak
-    # rate it fell to 0.012 to 0.02 within 60 steps, gradient spikes followed, and SyncMask
-    # (seed 0) reached 17.5 full-protocol mean recall against 43.0 with it fixed.
+    # rate it fell to 0.045 within 100 steps for SyncMask and to 0.02 within 60 for ALBEF
+    # (0.012 at the end), gradient spikes followed, and SyncMask (seed 0) reached 17.5
+    # full-protocol mean recall against 43.0 with it fixed.
     learn_temp: bool = False
     group_size: int = 4
     sync_warmup_share: float = 0.1  # random masks for this share of the steps (preset: 50 steps)

@@ -10,6 +10,7 @@ the same feature, so retrieval sits at chance whatever the ITM head does.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import sys
@@ -36,6 +37,12 @@ def mean_off_diagonal_cosine(features: torch.Tensor) -> float:
     return float((sims.sum() - sims.diagonal().sum()) / (n * (n - 1)))
 
 
+@functools.cache
+def validation_split(data: Path, image_size: int):  # noqa: ANN201  a LAVIS dataset
+    """The catalogue's validation split, read once for all of its checkpoints."""
+    return datasets(data, image_size)[1]
+
+
 @torch.no_grad()
 def spread(checkpoint: Path, data_root: Path, rows: int) -> dict:
     from lavis_syncmask.models import inference
@@ -45,7 +52,7 @@ def spread(checkpoint: Path, data_root: Path, rows: int) -> dict:
         raise ValueError(f"{checkpoint.name}: not a compare.py checkpoint name")
     recipe = KINDS["full"]["recipe"]
     data = data_root / match["catalogue"]
-    _, val = datasets(data, recipe.image_size)
+    val = validation_split(data, recipe.image_size)
     model = build_model(match["method"], recipe, data / "vocab")
     model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
     model.eval()
