@@ -68,7 +68,6 @@ KINDS: dict[str, dict[str, Any]] = {
             eval_queries=10,
             k_test=10,
             itm_pairs=32,
-            model={"queue_size": 64},
         ),
         "seeds": [0, 1],
         "high": False,

@@ -85,6 +85,13 @@ class Recipe:
     # (0.012 at the end), gradient spikes followed, and SyncMask (seed 0) reached 17.5
     # full-protocol mean recall against 43.0 with it fixed.
     learn_temp: bool = False
+    # One batch of queue for every method (LAVIS's ALBEF accepts no less). With the tiny
+    # preset's 256 the queue held features of teachers up to 8 steps old; while the encoders
+    # still drift fast, telling the current batch from the queue by that drift alone lowers the
+    # ITC loss, and LAVIS's ALBEF learned exactly that: its ITC features collapsed (mean cosine
+    # 0.99) and it stayed at chance. With 32 its full-protocol mean recall went from 2.2 to 24.8
+    # (seed 0), and SyncMask's seed that had collapsed recovered (see the README's recipe notes).
+    queue_size: int = 32
     group_size: int = 4
     sync_warmup_share: float = 0.1  # random masks for this share of the steps (preset: 50 steps)
     image_size: int = 128
@@ -108,6 +115,7 @@ def build_model(method: str, recipe: Recipe, vocab: Path) -> torch.nn.Module:
     cfg.tokenizer = str(vocab)
     cfg.image_size = recipe.image_size
     cfg.sync_warmup_steps = int(recipe.sync_warmup_share * recipe.steps)
+    cfg.queue_size = recipe.queue_size
     for key, value in {**recipe.model, **spec["model"]}.items():
         cfg[key] = value
     if spec["arch"] == "syncmask_fashion":
