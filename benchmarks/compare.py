@@ -158,7 +158,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--report-only",
         action="store_true",
         help="train nothing: table the runs already in bench_<kind>.runs.jsonl (marked partial "
-        "when some are missing), without the cost phase",
+        "when some are missing); the cost phase still runs unless --skip-cost",
     )
     parser.add_argument("--skip-cost", action="store_true", help="no step-time / memory phase")
     return parser.parse_args(argv)
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     complete = len(spec["seeds"]) * (len(METHODS) + (len(HIGH_METHODS) if spec["high"] else 0))
     missing = complete - len({(r["method"], r["seed"], r["catalogue"]) for r in runs})
     cost = {}
-    if not args.skip_cost and not args.report_only and REFERENCE in args.methods:
+    if not args.skip_cost and REFERENCE in args.methods:
         from compare_cost import cost_table
 
         cost = cost_table(

@@ -86,6 +86,29 @@ def test_a_repeated_method_and_seed_gives_identical_numbers(catalogue: Path) -> 
     assert first["history"]["loss"] != other["history"]["loss"]
 
 
+def test_probe_collapse_trains_on_the_chosen_terms_only(catalogue: Path) -> None:
+    """The collapse probe behind the recipe's queue length: with `terms=("itc",)` only the ITC
+    loss reaches the weights, so ALBEF's ITM head gets no gradient at all."""
+    import compare
+    from probe_collapse import probe
+
+    recipe = compare.KINDS["smoke"]["recipe"]
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    try:
+        itc_only = list(probe("e_albef", 0, catalogue, recipe, ("itc",)))
+        every = list(probe("e_albef", 0, catalogue, recipe, None))
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+    assert [r["step"] for r in itc_only] == list(range(1, recipe.steps + 1))
+    for record in itc_only + every:
+        assert -1.0 <= record["image_cos"] <= 1.0 and -1.0 <= record["text_cos"] <= 1.0
+        assert {"loss_itc", "loss_itm", "loss_mlm"} <= set(record)
+        assert record["grad_visual_encoder"] > 0.0
+    assert "grad_itm_head" not in itc_only[0]
+    assert every[0]["grad_itm_head"] > 0.0
+
+
 def test_readme_tables_are_the_ones_the_committed_json_renders() -> None:
     blocks = readme_blocks((ROOT / "README.md").read_text(encoding="utf-8"))
     assert blocks, "the README shows no generated benchmark table"
