@@ -34,7 +34,8 @@ test: lint
 	$(PY) -m pytest -q tests
 
 # SyncMask against LAVIS's ALBEF / BLIP and ablations (benchmarks/compare.py): the full matrix
-# (83 min on 2 cores for the committed run), or QUICK=1 (fewer steps, same code; 7.5 min on a
+# (83 min on 2 cores for the previous whole run; 113 min for the default half of the committed
+# one on a slower machine), or QUICK=1 (fewer steps, same code; 7.5 min on a
 # fresh clone). Both print the table; the full matrix resumes.
 bench: $(STAMP)
 	$(PY) benchmarks/compare.py $(if $(QUICK),--quick,)
