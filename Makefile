@@ -36,7 +36,7 @@ test: lint
 # SyncMask against LAVIS's ALBEF / BLIP and ablations (benchmarks/compare.py): the full matrix
 # (83 min on 2 cores for the previous whole run; 113 min for the default half of the committed
 # one on a slower machine), or QUICK=1 (fewer steps, same code; 7.5 min on a
-# fresh clone). Both print the table; the full matrix resumes.
+# fresh clone; 16 min on a slower machine). Both print the table; the full matrix resumes.
 bench: $(STAMP)
 	$(PY) benchmarks/compare.py $(if $(QUICK),--quick,)
 
