@@ -86,11 +86,11 @@ class Recipe:
     # full-protocol mean recall against 43.0 with it fixed.
     learn_temp: bool = False
     # One batch of queue for every method (LAVIS's ALBEF accepts no less). With the tiny
-    # preset's 256 the queue held features of teachers up to 8 steps old; while the encoders
-    # still drift fast, telling the current batch from the queue by that drift alone lowers the
-    # ITC loss, and LAVIS's ALBEF learned exactly that: its ITC features collapsed (mean cosine
-    # 0.99) and it stayed at chance. With 32 its full-protocol mean recall went from 2.2 to 24.8
-    # (seed 0), and SyncMask's seed that had collapsed recovered (see the README's recipe notes).
+    # preset's 256, ITC alone collapsed the features (mean cosine 0.99) in LAVIS's ALBEF and in
+    # SyncMask's model alike (`probe_collapse.py`), and ALBEF stayed at chance; with 32 its
+    # full-protocol mean recall went from 2.2 to 24.8 (seed 0). Our reading, not proven: queue
+    # entries from teachers up to 8 steps old can be told from the current batch by the
+    # encoders' early drift alone, which lowers the ITC loss without matching any pair.
     queue_size: int = 32
     group_size: int = 4
     sync_warmup_share: float = 0.1  # random masks for this share of the steps (preset: 50 steps)
@@ -307,20 +307,26 @@ def evaluate(model: Any, val: Any, recipe: Recipe, seed: int) -> dict[str, Any]:
     }
 
 
-def run_one(
-    method: str, seed: int, data_dir: str, recipe: Recipe, save_dir: str | None = None
-) -> dict[str, Any]:
-    """Train and evaluate one (method, seed) in this process; one thread, deterministic.
-    With `save_dir`, the weights go to `<save_dir>/<catalogue>_<method>_s<seed>_<steps>steps.pth`."""
+def prepare_run(method: str, seed: int, data: Path, recipe: Recipe) -> tuple[Any, Any, Any]:
+    """(model, train split, validation split) for one (method, seed) in this process, set to
+    one thread and deterministic algorithms and seeded, so only the seed varies between runs."""
     import lavis_syncmask  # noqa: F401  registers builders and processors
     from lavis_syncmask.runner.loop import seed_everything
 
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     seed_everything(seed)
-    data = Path(data_dir)
     train_set, val = datasets(data, recipe.image_size)
-    model = build_model(method, recipe, data / "vocab")
+    return build_model(method, recipe, data / "vocab"), train_set, val
+
+
+def run_one(
+    method: str, seed: int, data_dir: str, recipe: Recipe, save_dir: str | None = None
+) -> dict[str, Any]:
+    """Train and evaluate one (method, seed) in this process; one thread, deterministic.
+    With `save_dir`, the weights go to `<save_dir>/<catalogue>_<method>_s<seed>_<steps>steps.pth`."""
+    data = Path(data_dir)
+    model, train_set, val = prepare_run(method, seed, data, recipe)
     trained = train(model, method, recipe, train_set, seed)
     metrics = evaluate(model, val, recipe, seed)
     if save_dir:

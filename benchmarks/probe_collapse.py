@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from compare import KINDS, ROOT  # noqa: E402
-from compare_train import METHODS, Recipe, batches, build_model, datasets, optimizer_for, set_lr  # noqa: E402
+from compare_train import METHODS, Recipe, batches, optimizer_for, prepare_run, set_lr  # noqa: E402
 from feature_spread import mean_off_diagonal_cosine  # noqa: E402
 
 TERMS = ("itc", "itm", "mlm", "mim", "lm")
@@ -45,14 +45,7 @@ def probe(
 ) -> Iterator[dict[str, Any]]:
     """One record per optimizer step. `terms=None` trains on the method's own total loss, else
     on the sum of the named terms (the others are still computed and recorded)."""
-    import lavis_syncmask  # noqa: F401  registers builders and processors
-    from lavis_syncmask.runner.loop import seed_everything
-
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
-    seed_everything(seed)
-    train_set, _ = datasets(data_dir, recipe.image_size)
-    model = build_model(method, recipe, data_dir / "vocab")
+    model, train_set, _ = prepare_run(method, seed, data_dir, recipe)
     optimizer = optimizer_for(model, recipe)
     features: dict[str, torch.Tensor] = {}
     for name in ("vision_proj", "text_proj"):  # every method's ITC projections are named so
