@@ -34,9 +34,9 @@ test: lint
 	$(PY) -m pytest -q tests
 
 # SyncMask against LAVIS's ALBEF / BLIP and ablations (benchmarks/compare.py): the full matrix
-# (83 min on 2 cores for the previous whole run; 113 min for the default half of the committed
-# one on a slower machine), or QUICK=1 (fewer steps, same code; 7.5 min on a
-# fresh clone; 16 min on a slower machine). Both print the table; the full matrix resumes.
+# (83 min on 2 cores for a previous whole run; 113 + 53 min for the committed one on a machine
+# 1.8x slower), or QUICK=1 (20 steps, same code; 12 min 51 s on that slower machine). Both
+# print the table; the full matrix resumes from its committed runs.
 bench: $(STAMP)
 	$(PY) benchmarks/compare.py $(if $(QUICK),--quick,)
 

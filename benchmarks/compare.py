@@ -1,6 +1,6 @@
 """SyncMask against LAVIS's own ALBEF and BLIP, with ablations: one command, honest tables.
 
-    python benchmarks/compare.py            # the full matrix (make bench): 83 to ~160 min on 2 cores
+    python benchmarks/compare.py            # the full matrix (make bench): 83 to ~170 min on 2 cores
     python benchmarks/compare.py --quick    # fewer steps, same code (make bench QUICK=1)
     python benchmarks/compare.py --smoke --data-root /tmp/x --out /tmp/y   # seconds (tests)
 
@@ -52,7 +52,9 @@ KINDS: dict[str, dict[str, Any]] = {
     },
     "quick": {
         "catalogue": (500, 150),
-        "recipe": Recipe(steps=40, eval_repeats=1, eval_queries=50, k_test=10, itm_pairs=128),
+        # 20 steps: every method is still at chance; this kind checks that the whole matrix's
+        # code runs and tables, within 10 minutes on 2 cores.
+        "recipe": Recipe(steps=20, eval_repeats=1, eval_queries=50, k_test=10, itm_pairs=128),
         "seeds": [0, 1, 2],
         "high": False,
         "cost_rounds": 3,
@@ -134,12 +136,21 @@ def run_matrix(
 
 
 def read_runs(log: Path, recipe: Recipe) -> list[dict]:
-    """The finished runs recorded in `log` with this very recipe (a changed recipe redoes
-    them); none when the file does not exist."""
+    """The finished runs recorded in `log` with this recipe, up to fields that cannot change
+    their method's result (a changed recipe redoes the rest); none when there is no `log`."""
     if not log.exists():
         return []
     runs = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    return [r for r in runs if r.get("recipe") == dataclasses.asdict(recipe)]
+    return [r for r in runs if same_recipe(r["method"], r.get("recipe", {}), recipe)]
+
+
+def same_recipe(method: str, stored: dict[str, Any], recipe: Recipe) -> bool:
+    """Whether a run of `method` logged with the `stored` recipe is one made with `recipe`.
+    A stored recipe lacking a newer field had that field's default, and a method on random
+    batches ignores `random_batch_epochs` (the same batches either way)."""
+    inert = {"random_batch_epochs": 0} if METHODS[method]["sampler"] == "random" else {}
+    then = dataclasses.replace(Recipe(**stored), **inert)
+    return dataclasses.asdict(then) == dataclasses.asdict(dataclasses.replace(recipe, **inert))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -161,21 +172,65 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "when some are missing); the cost phase still runs unless --skip-cost",
     )
     parser.add_argument("--skip-cost", action="store_true", help="no step-time / memory phase")
+    parser.add_argument(
+        "--settings",
+        nargs="+",
+        default=["default", "high"],
+        choices=["default", "high"],
+        help="catalogue settings to run; only the full kind has a high one, and step time and "
+        "memory are measured on the default one",
+    )
+    parser.add_argument(
+        "--recipe",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override fields of the kind's Recipe (e.g. random_batch_epochs=3); use with --out, "
+        "so the matrix's own results stay apart",
+    )
     return parser.parse_args(argv)
+
+
+def override_recipe(recipe: Recipe, pairs: list[str]) -> Recipe:
+    """`recipe` with `KEY=VALUE` pairs applied, each value parsed as the field's type."""
+    fields = {f.name: f for f in dataclasses.fields(Recipe)}
+    changes: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in fields or key == "model":
+            raise SystemExit(
+                f"--recipe {pair!r}: expected KEY=VALUE with KEY among "
+                f"{sorted(k for k in fields if k != 'model')}"
+            )
+        kind = type(getattr(recipe, key))
+        if kind is bool:
+            if value.lower() not in ("true", "false"):
+                raise SystemExit(f"--recipe {pair!r}: {key} takes true or false")
+            changes[key] = value.lower() == "true"
+        else:
+            try:
+                changes[key] = kind(value)
+            except ValueError:
+                raise SystemExit(f"--recipe {pair!r}: {key} takes a {kind.__name__}") from None
+    return dataclasses.replace(recipe, **changes)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     kind = "smoke" if args.smoke else "quick" if args.quick else "full"
     spec = KINDS[kind]
-    recipe: Recipe = spec["recipe"]
+    recipe = override_recipe(spec["recipe"], args.recipe)
     products, val_products = spec["catalogue"]
     root, out = Path(args.data_root), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    settings = {"default": (root / f"default_{products}", 0.0, args.methods)}
-    if spec["high"]:
+    settings = {}
+    if "default" in args.settings:
+        settings["default"] = (root / f"default_{products}", 0.0, args.methods)
+    if spec["high"] and "high" in args.settings:
         high = [m for m in HIGH_METHODS if m in args.methods]
         settings["high"] = (root / f"high_{products}", HIGH_BOOST, high)
+    if not settings:
+        raise SystemExit(f"the {kind} kind has only the default setting")
     started = time.time()
     catalogues = {
         n: ensure_catalogue(d, products, val_products, b) for n, (d, b, _) in settings.items()
@@ -197,15 +252,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     complete = len(spec["seeds"]) * (len(METHODS) + (len(HIGH_METHODS) if spec["high"] else 0))
     missing = complete - len({(r["method"], r["seed"], r["catalogue"]) for r in runs})
     cost = {}
-    if not args.skip_cost and REFERENCE in args.methods:
+    if not args.skip_cost and REFERENCE in args.methods and "default" in settings:
         from compare_cost import cost_table
 
         cost = cost_table(
             args.methods, settings["default"][0], recipe, spec["cost_rounds"], REFERENCE
         )
     results = build_results(kind, args, recipe, spec, settings, catalogues, runs, cost, started)
+    if args.recipe:
+        results["kind"] += ", recipe changed: " + " ".join(args.recipe)
     if missing:
-        results["kind"] = f"{kind}, PARTIAL: {missing} of {complete} runs missing"
+        results["kind"] += f", PARTIAL: {missing} of {complete} runs missing"
     write_outputs(results, runs, out, kind)
     print(render_table(results))
     return results
@@ -232,7 +289,7 @@ def build_results(kind, args, recipe, spec, settings, catalogues, runs, cost, st
             ],
         }
     return {
-        "file": f"benchmarks/results/bench_{kind}.json",
+        "file": _shown(Path(args.out) / f"bench_{kind}.json"),
         "kind": kind,
         "command": "python benchmarks/compare.py " + " ".join(sys.argv[1:]),
         "commit": commit.stdout.strip() or "unknown",
@@ -246,8 +303,15 @@ def build_results(kind, args, recipe, spec, settings, catalogues, runs, cost, st
     }
 
 
+def _shown(path: Path) -> str:
+    """`path` relative to the repository when inside it, else absolute."""
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def write_outputs(results: dict, runs: list[dict], out: Path, kind: str) -> None:
-    default = [r for r in runs if r["catalogue"] == results["settings"]["default"]["catalogue"]]
+    first = next(iter(results["settings"].values()))  # the default setting when it ran
+    default = [r for r in runs if r["catalogue"] == first["catalogue"]]
     results["loss_curves"] = mean_curves(default)
     (out / f"bench_{kind}.json").write_text(json.dumps(results, indent=1, default=float) + "\n")
     (out / f"bench_{kind}.md").write_text(render_table(results))

@@ -93,6 +93,10 @@ class Recipe:
     # encoders' early drift alone, which lowers the ITC loss without matching any pair.
     queue_size: int = 32
     group_size: int = 4
+    # Semi-hard methods draw plain random batches for this many first epochs (the sampler's
+    # `random_epochs`; 0, as in the matrix, uses semi-hard batches from the start). Runs that
+    # left the chance-level ITC plateau late were the weak ones (`plateau_exit.py`).
+    random_batch_epochs: int = 0
     sync_warmup_share: float = 0.1  # random masks for this share of the steps (preset: 50 steps)
     image_size: int = 128
     model: dict[str, Any] = field(default_factory=dict)  # syncmask_fashion overrides for all
@@ -178,17 +182,18 @@ def datasets(data_dir: Path, image_size: int) -> tuple[Any, Any]:
 
 
 def batches(train: Any, method: str, recipe: Recipe, seed: int):
-    """Endless `(epoch, iters, iters_per_epoch, batch)` from the method's batch sampler."""
+    """Endless `(epoch, iters, iters_per_epoch, batch)` from the method's batch sampler (plain
+    random batches for the first `recipe.random_batch_epochs` epochs)."""
     from torch.utils.data import DataLoader
 
     from lavis_syncmask.runner.loaders import SamplerSettings, build_batch_sampler, sampler_metadata
     from lavis_syncmask.sampling.batch_sampler import SemiHardBatchSampler
 
-    settings = SamplerSettings(METHODS[method]["sampler"], {"group_size": recipe.group_size})
+    knobs = {"group_size": recipe.group_size, "random_epochs": recipe.random_batch_epochs}
     sampler = build_batch_sampler(
         SemiHardBatchSampler,
         sampler_metadata(train),
-        settings,
+        SamplerSettings(METHODS[method]["sampler"], knobs),
         batch_size=recipe.batch_size,
         seed=seed,
         num_replicas=1,

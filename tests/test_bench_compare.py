@@ -86,6 +86,88 @@ def test_a_repeated_method_and_seed_gives_identical_numbers(catalogue: Path) -> 
     assert first["history"]["loss"] != other["history"]["loss"]
 
 
+def test_random_batch_epochs_put_random_batches_before_semi_hard_ones(catalogue: Path) -> None:
+    """The curriculum recipe knob: a semi-hard method's first epochs are the random-batch
+    method's batches, its later epochs its own; 0 leaves its stream unchanged."""
+    import dataclasses
+
+    import compare
+    from compare_train import batches, datasets
+
+    recipe = compare.KINDS["smoke"]["recipe"]
+    train_set, _ = datasets(catalogue, recipe.image_size)
+
+    def epochs(method: str, warm: int) -> dict[int, list[list[str]]]:
+        out: dict[int, list[list[str]]] = {}
+        changed = dataclasses.replace(recipe, random_batch_epochs=warm)
+        for epoch, _, _, batch in batches(train_set, method, changed, seed=3):
+            if epoch == 2:
+                return out
+            out.setdefault(epoch, []).append(list(batch["text_input"]))
+        raise AssertionError("unreachable: the stream is endless")
+
+    plain, semi_hard = epochs("c_random_batches", 0), epochs("a_syncmask", 0)
+    assert plain[0] != semi_hard[0] and plain[1] != semi_hard[1]
+    curriculum = epochs("a_syncmask", 1)
+    assert curriculum[0] == plain[0] and curriculum[1] == semi_hard[1]
+    # Inert on random batches, so compare.py keeps such runs when only this knob changes.
+    assert epochs("c_random_batches", 1) == plain
+    changed = dataclasses.asdict(dataclasses.replace(recipe, random_batch_epochs=1))
+    assert compare.same_recipe("c_random_batches", changed, recipe)
+    assert not compare.same_recipe("a_syncmask", changed, recipe)
+    legacy = {k: v for k, v in dataclasses.asdict(recipe).items() if k != "random_batch_epochs"}
+    assert compare.same_recipe("a_syncmask", legacy, recipe)
+
+
+def test_plateau_exit_finds_the_first_window_below_chance() -> None:
+    from plateau_exit import analyse, plateau_exit
+
+    chance = math.log(64)
+    flat = [chance] * 100
+    assert plateau_exit(flat, chance, margin=0.25, window=10) is None
+    # Loss drops by 1 nat at step 61 (index 60): the first 10-step window whose mean is 0.25
+    # below chance holds 3 dropped steps and ends at step 63.
+    assert plateau_exit(flat[:60] + [chance - 1.0] * 40, chance, 0.25, 10) == 63
+
+    def run(method: str, seed: int, exit_at: int | None, recall: float) -> dict:
+        loss = flat if exit_at is None else flat[:exit_at] + [2.0] * (100 - exit_at)
+        return {
+            "catalogue": "c",
+            "method": method,
+            "seed": seed,
+            "recipe": {"batch_size": 32, "queue_size": 32, "steps": 100},
+            "history": {"loss_itc": loss},
+            "full": {"r_mean": recall},
+            "itm_auc": 0.9,
+        }
+
+    runs = [run("m", 0, 20, 40.0), run("m", 1, 50, 31.0), run("m", 2, None, 5.0)]
+    runs += [run("n", s, e, r) for s, (e, r) in enumerate([(30, 52.0), (40, 45.0), (60, 41.0)])]
+    result = analyse(runs, margin=0.25, window=10)
+    # A 2.16-nat drop: two dropped steps in the window suffice.
+    assert [r["exit_step"] for r in result["runs"]][:3] == [22, 52, None]
+    assert result["correlation"]["within_method"]["spearman_rho"] == pytest.approx(-1.0)
+
+
+def test_recipe_overrides_parse_as_the_field_type() -> None:
+    import compare
+
+    base = compare.KINDS["smoke"]["recipe"]
+    changed = compare.override_recipe(base, ["random_batch_epochs=3", "init_lr=1e-3"])
+    assert (changed.random_batch_epochs, changed.init_lr) == (3, 1e-3)
+    assert compare.override_recipe(base, ["learn_temp=true"]).learn_temp is True
+    for bad in ("random_batch_epochs=1.5", "no_such_field=1", "steps", "model=x"):
+        with pytest.raises(SystemExit, match="--recipe"):
+            compare.override_recipe(base, [bad])
+
+
+def test_only_the_full_kind_has_a_high_setting(tmp_path: Path) -> None:
+    import compare
+
+    with pytest.raises(SystemExit, match="only the default setting"):
+        compare.main(["--smoke", "--settings", "high", "--out", str(tmp_path)])
+
+
 def test_probe_collapse_trains_on_the_chosen_terms_only(catalogue: Path) -> None:
     """The collapse probe behind the recipe's queue length: with `terms=("itc",)` only the ITC
     loss reaches the weights, so ALBEF's ITM head gets no gradient at all."""

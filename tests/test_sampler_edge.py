@@ -143,6 +143,29 @@ def test_needs_refresh_schedule():
     assert not any(never.needs_refresh(e) for e in range(10))
 
 
+# ---------------------------------------------------------------------------- random epochs
+def test_random_epochs_precede_the_modes_own_batches():
+    """`random_epochs=2`: epochs 0 and 1 are exactly the random-mode sampler's batches (no
+    grouping), epoch 2 on the semi-hard sampler's own."""
+    texts, products, subs, cats = small_corpus()
+    args = (texts, products, subs, cats, 8)
+
+    def epochs(sampler: SemiHardBatchSampler) -> list[list[list[int]]]:
+        out = []
+        for epoch in range(3):
+            sampler.set_epoch(epoch)
+            out.append(list(sampler))
+        return out
+
+    random = epochs(SemiHardBatchSampler(*args, mode="random", seed=5))
+    semi_hard = epochs(SemiHardBatchSampler(*args, seed=5))
+    curriculum = epochs(SemiHardBatchSampler(*args, seed=5, random_epochs=2))
+    assert curriculum[:2] == random[:2] and curriculum[2] == semi_hard[2]
+    assert all(r != h for r, h in zip(random, semi_hard, strict=True))
+    with pytest.raises(ValueError, match="random_epochs >= 0"):
+        SemiHardBatchSampler(*args, random_epochs=-1)
+
+
 # ---------------------------------------------------------------------------- statistics
 def test_batch_and_epoch_statistics():
     texts, products, subs, cats = small_corpus()

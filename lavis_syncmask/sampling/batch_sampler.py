@@ -110,6 +110,10 @@ class SemiHardBatchSampler(Sampler[list[int]]):
         anchor_scope: `group`: a batch's later anchors come from its first anchor's group
             (then category, then anywhere), so the whole batch is hard; `any`: every anchor
             is the next unused item of the epoch's permutation.
+        random_epochs: the first that many epochs are plain random batches (`random` mode),
+            the later ones `mode`'s. For a model trained from scratch: semi-hard batches made
+            its seeds leave the chance-level ITC plateau later and end worse (the README's
+            benchmark stability notes); 0 (the default) uses `mode` from the first epoch.
     """
 
     def __init__(
@@ -131,10 +135,11 @@ class SemiHardBatchSampler(Sampler[list[int]]):
         refresh_every: int = 0,
         num_neighbours: int = 32,
         anchor_scope: AnchorScope = "group",
+        random_epochs: int = 0,
     ) -> None:
         super().__init__()
         self._check_settings(mode, batch_size, group_size, sim_lower, sim_upper, seed)
-        self._check_options(anchor_scope, refresh_every, num_neighbours)
+        self._check_options(anchor_scope, refresh_every, num_neighbours, random_epochs)
         n = len(texts)
         if n < batch_size:
             raise ValueError(f"dataset has {n} items, fewer than one batch of {batch_size}")
@@ -147,6 +152,7 @@ class SemiHardBatchSampler(Sampler[list[int]]):
         self.sim_lower, self.sim_upper, self.seed = float(sim_lower), float(sim_upper), seed
         self.drop_last, self.refresh_every = drop_last, refresh_every
         self.num_neighbours, self.anchor_scope = num_neighbours, anchor_scope
+        self.random_epochs = random_epochs
         self.epoch = 0
         self.num_items = n
         self.num_global_batches = n // batch_size if drop_last else math.ceil(n / batch_size)
@@ -186,15 +192,17 @@ class SemiHardBatchSampler(Sampler[list[int]]):
             raise ValueError(f"seed must be >= 0, got {seed}")
 
     @staticmethod
-    def _check_options(anchor_scope: str, refresh_every: int, num_neighbours: int) -> None:
+    def _check_options(
+        anchor_scope: str, refresh_every: int, num_neighbours: int, random_epochs: int
+    ) -> None:
         if anchor_scope not in get_args(AnchorScope):
             raise ValueError(
                 f"anchor_scope must be one of {get_args(AnchorScope)}, got {anchor_scope!r}"
             )
-        if refresh_every < 0 or num_neighbours < 1:
+        if refresh_every < 0 or num_neighbours < 1 or random_epochs < 0:
             raise ValueError(
-                f"need refresh_every >= 0 and num_neighbours >= 1, "
-                f"got {refresh_every} and {num_neighbours}"
+                f"need refresh_every >= 0, num_neighbours >= 1 and random_epochs >= 0, "
+                f"got {refresh_every}, {num_neighbours} and {random_epochs}"
             )
 
     # ------------------------------------------------------------------ similarity
@@ -250,7 +258,7 @@ class SemiHardBatchSampler(Sampler[list[int]]):
         if self._batches is None or self._batches[0] != self.epoch:
             batches = pack_epoch(
                 self._catalogue,
-                mode=self.mode,
+                mode="random" if self.epoch < self.random_epochs else self.mode,
                 batch_size=self.batch_size,
                 group_size=self.group_size,
                 num_batches=self.num_global_batches,

@@ -30,7 +30,13 @@ SAMPLER_MODES: tuple[str, ...] = get_args(SamplerMode)
 #: ITM hard negative of each other (method.md section 4).
 SIM_UPPER = 0.9
 #: The documented `run.sampler` keys (a sampler class may accept more keyword arguments).
-SAMPLER_KNOBS: tuple[str, ...] = ("group_size", "sim_lower", "sim_upper", "refresh_every")
+SAMPLER_KNOBS: tuple[str, ...] = (
+    "group_size",
+    "sim_lower",
+    "sim_upper",
+    "refresh_every",
+    "random_epochs",
+)
 #: Constructor arguments the runner sets itself, never taken from `run.sampler`.
 RUNNER_SET: frozenset[str] = frozenset({"mode", "seed", "num_replicas", "rank", "drop_last"})
 
