@@ -35,7 +35,7 @@ test: lint
 
 # SyncMask against LAVIS's ALBEF / BLIP and ablations (benchmarks/compare.py): the full matrix
 # (83 min on 2 cores for a previous whole run; 113 + 53 min for the committed one on a machine
-# 1.8x slower), or QUICK=1 (20 steps, same code; 12 min 51 s on that slower machine). Both
+# 1.8x slower), or QUICK=1 (12 steps, same code; 9 min 28 s on that slower machine). Both
 # print the table; the full matrix resumes from its committed runs.
 bench: $(STAMP)
 	$(PY) benchmarks/compare.py $(if $(QUICK),--quick,)
