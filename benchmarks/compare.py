@@ -145,13 +145,23 @@ def read_runs(log: Path, recipe: Recipe) -> list[dict]:
     return [r for r in runs if same_recipe(r["method"], r.get("recipe", {}), recipe)]
 
 
+#: Recipe fields added after runs were logged, with the value those earlier runs were made
+#: with (not the field's current default, which may have changed since).
+ADDED_LATER: dict[str, Any] = {"random_batch_epochs": 0}
+
+
 def same_recipe(method: str, stored: dict[str, Any], recipe: Recipe) -> bool:
     """Whether a run of `method` logged with the `stored` recipe is one made with `recipe`.
-    A stored recipe lacking a newer field had that field's default, and a method on random
-    batches ignores `random_batch_epochs` (the same batches either way)."""
+    A stored recipe lacking a field in `ADDED_LATER` was made with the value listed there, and
+    a method on random batches ignores `random_batch_epochs` (the same batches either way)."""
+    then = {**ADDED_LATER, **stored}
+    if set(then) != {f.name for f in dataclasses.fields(Recipe)}:
+        return False  # a field unknown to this code, or one whose old value is not on record
     inert = {"random_batch_epochs": 0} if METHODS[method]["sampler"] == "random" else {}
-    then = dataclasses.replace(Recipe(**stored), **inert)
-    return dataclasses.asdict(then) == dataclasses.asdict(dataclasses.replace(recipe, **inert))
+    then_recipe = dataclasses.replace(Recipe(**then), **inert)
+    return dataclasses.asdict(then_recipe) == dataclasses.asdict(
+        dataclasses.replace(recipe, **inert)
+    )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -115,8 +115,17 @@ def test_random_batch_epochs_put_random_batches_before_semi_hard_ones(catalogue:
     changed = dataclasses.asdict(dataclasses.replace(recipe, random_batch_epochs=1))
     assert compare.same_recipe("c_random_batches", changed, recipe)
     assert not compare.same_recipe("a_syncmask", changed, recipe)
+    # A run logged before the knob existed was made with semi-hard batches from the start,
+    # whatever the knob's default is now.
     legacy = {k: v for k, v in dataclasses.asdict(recipe).items() if k != "random_batch_epochs"}
-    assert compare.same_recipe("a_syncmask", legacy, recipe)
+    assert recipe.random_batch_epochs != 0
+    assert not compare.same_recipe("a_syncmask", legacy, recipe)
+    assert compare.same_recipe(
+        "a_syncmask", legacy, dataclasses.replace(recipe, random_batch_epochs=0)
+    )
+    assert compare.same_recipe("c_random_batches", legacy, recipe)
+    unknown = {k: v for k, v in dataclasses.asdict(recipe).items() if k != "steps"}
+    assert not compare.same_recipe("c_random_batches", unknown, recipe)
 
 
 def test_plateau_exit_finds_the_first_window_below_chance() -> None:
