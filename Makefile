@@ -34,9 +34,10 @@ test: lint
 	$(PY) -m pytest -q tests
 
 # SyncMask against LAVIS's ALBEF / BLIP and ablations (benchmarks/compare.py): the full matrix
-# (83 min on 2 cores for a previous whole run; 113 + 53 min for the committed one on a machine
-# 1.8x slower), or QUICK=1 (12 steps, same code; 9 min 28 s on that slower machine). Both
-# print the table; the full matrix resumes from its committed runs.
+# (83 min on 2 cores for a whole run; on a machine 1.8x slower, 18 runs took 113 min and the
+# committed matrix's 15 curriculum runs 118 min, so about 3 h for all 27), or QUICK=1 (12 steps,
+# same code; 9 min 28 s on that slower machine). Both print the table; the full matrix resumes
+# from its committed runs.
 bench: $(STAMP)
 	$(PY) benchmarks/compare.py $(if $(QUICK),--quick,)
 

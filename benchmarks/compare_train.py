@@ -96,8 +96,9 @@ class Recipe:
     # Semi-hard methods draw plain random batches for this many first epochs (the sampler's
     # `random_epochs`; 0 uses semi-hard batches from the start). With 0, the runs that left the
     # chance-level ITC plateau late were the weak ones (`plateau_exit.py`, Spearman -0.62), and
-    # SyncMask's seeds spread to 37.9 +- 6.1 full-protocol mean recall; with 3 (three seeds of
-    # a probe) every run left it by step 211 and SyncMask reached 44.0 +- 0.4.
+    # SyncMask's seeds spread to 37.9 +- 6.1 full-protocol mean recall; with 3, 44.0 +- 0.4.
+    # Not a cure-all: runs still on the plateau at the switch (step 168) stayed weak, and the
+    # arm without MIM, which leaves it later, spread from 44.2 +- 2.8 to 31.8 +- 10.5.
     random_batch_epochs: int = 3
     sync_warmup_share: float = 0.1  # random masks for this share of the steps (preset: 50 steps)
     image_size: int = 128
