@@ -1,6 +1,6 @@
 """SyncMask against LAVIS's own ALBEF and BLIP, with ablations: one command, honest tables.
 
-    python benchmarks/compare.py            # the full matrix (make bench): 83 to ~170 min on 2 cores
+    python benchmarks/compare.py            # the full matrix (make bench): 83 min to ~3 h on 2 cores
     python benchmarks/compare.py --quick    # fewer steps, same code (make bench QUICK=1)
     python benchmarks/compare.py --smoke --data-root /tmp/x --out /tmp/y   # seconds (tests)
 
