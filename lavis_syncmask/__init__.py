@@ -9,12 +9,20 @@ only once, so importing the package twice is harmless.
 
 from __future__ import annotations
 
+from PIL import ImageFile
+
 # LAVIS's own registrations first: `import lavis` does not import its runners or optimisers
 # (runner_base, the linear_warmup_* schedulers), which our runner and configs rely on.
-import lavis  # noqa: F401
-import lavis.common.optims  # noqa: F401
-import lavis.runners  # noqa: F401
-import lavis.tasks  # noqa: F401
+# Importing LAVIS sets PIL's process-wide LOAD_TRUNCATED_IMAGES (coco_caption_datasets.py), so
+# every PIL user in the process would accept cut files padded with grey; the plugin's images go
+# through data/images.py, which refuses them whatever the flag, so the flag is put back.
+_LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES
+import lavis  # noqa: E402, F401
+import lavis.common.optims  # noqa: E402, F401
+import lavis.runners  # noqa: E402, F401
+import lavis.tasks  # noqa: E402, F401
+
+ImageFile.LOAD_TRUNCATED_IMAGES = _LOAD_TRUNCATED_IMAGES
 
 from lavis_syncmask.data import builders, catalogue_builder, processors  # noqa: E402
 from lavis_syncmask.models import heads, syncmask_fashion  # noqa: E402

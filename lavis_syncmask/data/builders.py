@@ -10,6 +10,7 @@ config only has to state what it changes; unknown keys are an error listing the 
 
 from __future__ import annotations
 
+import filecmp
 import os
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,6 +20,8 @@ from lavis.datasets.builders.base_dataset_builder import BaseDatasetBuilder, loa
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import Dataset
 
+from lavis_syncmask.common.keys import reject_unknown
+from lavis_syncmask.common.paths import DATA_ROOT_ENV, config_path, resolve_data_path
 from lavis_syncmask.data.fashiongen_datasets import (
     FashionGenPretrainDataset,
     FashionGenRetrievalDataset,
@@ -29,8 +32,6 @@ from lavis_syncmask.data.fashiongen_recognition import (
 )
 from lavis_syncmask.data.fashioniq import CATEGORIES, FashionIQ, FashionIQEvalSet
 from lavis_syncmask.data.fashioniq import FashionIQTripletDataset as _Triplets
-from lavis_syncmask.common.keys import reject_unknown
-from lavis_syncmask.common.paths import DATA_ROOT_ENV, config_path, resolve_data_path
 
 SPLITS = ("train", "val")
 _COMMON_KEYS = frozenset(
@@ -49,6 +50,35 @@ def _require_all(paths: dict[str, Path]) -> None:
         f"`data_root` / ${DATA_ROOT_ENV} / the keys above. For the synthetic catalogue run "
         "`python -m lavis_syncmask.synthetic --out DIR`."
     )
+
+
+def _same_data(a: Path, b: Path) -> str | None:
+    """How ``a`` and ``b`` are the same data ("the same file", "identical content"), or None.
+    Files of equal size are compared byte by byte, stopping at the first difference, so two
+    real splits cost a few reads and only true copies are read whole."""
+    if not (a.is_file() and b.is_file()):
+        return None
+    if os.path.samefile(a, b):
+        return "the same file"
+    if a.stat().st_size == b.stat().st_size and filecmp.cmp(a, b, shallow=False):
+        return "identical content"
+    return None
+
+
+def check_distinct_splits(files: dict[str, Path]) -> None:
+    """Refuse a validation file that is the train file (``files``: config key -> path): its
+    numbers would measure memorisation, silently."""
+    train = {key: path for key, path in files.items() if key.endswith(".train")}
+    val = {key: path for key, path in files.items() if key.endswith(".val")}
+    for train_key, train_path in train.items():
+        for val_key, val_path in val.items():
+            same = _same_data(train_path, val_path)
+            if same is not None:
+                raise ValueError(
+                    f"`{val_key}` ({val_path}) and `{train_key}` ({train_path}) are {same}: "
+                    "evaluating on the training data measures memorisation. Point "
+                    f"`{val_key}` at held-out data, or set it to null to skip that split."
+                )
 
 
 class LocalDataBuilder(BaseDatasetBuilder):
@@ -117,6 +147,7 @@ class FashionGenBuilder(LocalDataBuilder):
             if storage.get(s) is not None
         }
         _require_all(files)
+        check_distinct_splits(files)
         return {key.rsplit(".", 1)[1]: path for key, path in files.items()}
 
     def sidecar_setting(self, split: str) -> str | None:

@@ -3,14 +3,19 @@ interface as the FashionGen h5 reader, so the FashionGen datasets (pretraining p
 retrieval protocols, the semi-hard sampler's metadata) work on it unchanged.
 
 Columns (CSV header or JSONL keys): ``image`` (path, relative to the image folder or
-absolute), ``text``, ``product_id`` (any string; several rows may share one: several views of
-a product), and optional ``category`` and ``subcategory``. Any other column is an error that
-lists these. Rows that cannot be used (a missing image, a row with too many or too few
-fields, an empty text or id, invalid JSON, a text that is not Latin-1 as FashionGen's h5 layout
-needs) raise one error naming the file, the line and the reason with ``on_bad_row="error"``
-(the default), or are skipped and counted (a warning gives the count and the first reasons)
-with ``on_bad_row="skip"``. Rows are regrouped so a product's rows are consecutive, in order of
-each product's first row, as in FashionGen.
+absolute), ``text``, ``product_id`` (a string; several rows may share one: several views of
+a product), and optional ``category`` and ``subcategory``. Any other column, or a column named
+twice, is an error that lists these; how the table is decoded and parsed is in
+data/catalogue_tables.py. Rows that cannot be used (a missing image, an image that does not
+decode whole, a row with too many or too few fields, an empty text or id, invalid JSON, a JSON
+value that is not a string, a text that is not Latin-1 as FashionGen's h5 layout needs) raise
+one error naming the file, the line and the reason with ``on_bad_row="error"`` (the default),
+or are skipped and counted (a warning gives the count and the first reasons) with
+``on_bad_row="skip"``. Every image is decoded once when the table is read, so a bad image is
+found before training starts, never in the middle of an epoch. Product ids are compared as
+text; when all of them are integers they are stored as integers, and two ids that would merge
+that way (``7`` and ``007``) are an error naming both rows. Rows are regrouped so a product's
+rows are consecutive, in order of each product's first row, as in FashionGen.
 
 Example:
     >>> reader = CatalogueReader("shop/train.csv", images="shop/images")  # doctest: +SKIP
@@ -20,8 +25,6 @@ Example:
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import os
 from collections.abc import Iterator
@@ -30,15 +33,23 @@ from pathlib import Path
 from typing import Literal, get_args
 
 import numpy as np
-from PIL import Image, ImageOps
+from tqdm import tqdm
 
+from lavis_syncmask.data import images as image_files
+from lavis_syncmask.data.catalogue_tables import (
+    AUTO_ENCODING,
+    COLUMNS,
+    REQUIRED_COLUMNS,
+    CatalogueError,
+    Record,
+    check_encoding,
+    csv_records,
+    jsonl_records,
+)
 from lavis_syncmask.data.fashiongen import IMAGE_SHAPE, field_keys, join_fields
 
 OnBadRow = Literal["error", "skip"]
 ON_BAD_ROW: tuple[str, ...] = get_args(OnBadRow)
-REQUIRED_COLUMNS = ("image", "text", "product_id")
-OPTIONAL_COLUMNS = ("category", "subcategory")
-COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 #: The value of an optional column a table leaves out.
 UNSPECIFIED = "unspecified"
 #: FashionGen string keys this reader answers, and the column each one comes from.
@@ -48,12 +59,9 @@ KEY_COLUMNS = {
     "input_category": "category",
     "input_subcategory": "subcategory",
 }
-_WHITE = (255, 255, 255)
+#: From this many rows on, the up-front image check shows a progress bar.
+PROGRESS_ROWS = 500
 logger = logging.getLogger(__name__)
-
-
-class CatalogueError(ValueError):
-    """A catalogue table that cannot be read as a whole, or a bad row under ``on_bad_row: error``."""
 
 
 @dataclass(frozen=True)
@@ -67,57 +75,10 @@ class CatalogueRow:
 
 
 def load_square_rgb(path: str | os.PathLike[str], size: int = IMAGE_SHAPE[0]) -> np.ndarray:
-    """``(size, size, 3)`` uint8: the image padded with white to a square (product photos sit
-    on white) and resized, so no garment is cropped or stretched."""
-    with Image.open(path) as image:
-        square = ImageOps.pad(image.convert("RGB"), (size, size), Image.BICUBIC, color=_WHITE)
-    return np.asarray(square, dtype=np.uint8)
-
-
-def _check_columns(columns: list[str], table: Path, where: str) -> None:
-    unknown = [c for c in columns if c not in COLUMNS]
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-    if unknown or missing:
-        problem = f"unknown column(s) {unknown}" if unknown else f"missing column(s) {missing}"
-        raise CatalogueError(
-            f"{table}{where}: {problem}; valid columns: {list(COLUMNS)} "
-            f"(required: {list(REQUIRED_COLUMNS)})"
-        )
-
-
-def _csv_records(table: Path) -> Iterator[tuple[int, dict[str, str | None] | str]]:
-    """``(line, record)`` per data row, or ``(line, reason)`` for a row with a wrong field count."""
-    with open(table, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise CatalogueError(f"{table}: empty file, expected a header with {list(COLUMNS)}")
-        header = [name.strip() for name in header]
-        _check_columns(header, table, " header")
-        for fields in reader:
-            if not fields:  # a blank line
-                continue
-            if len(fields) != len(header):
-                yield reader.line_num, f"{len(fields)} fields, the header has {len(header)}"
-                continue
-            yield reader.line_num, dict(zip(header, fields))
-
-
-def _jsonl_records(table: Path) -> Iterator[tuple[int, dict[str, str | None] | str]]:
-    with open(table, encoding="utf-8") as handle:
-        for line, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError as err:
-                yield line, f"invalid JSON ({err.msg})"
-                continue
-            if not isinstance(record, dict):
-                yield line, f"a JSON {type(record).__name__}, expected an object"
-                continue
-            _check_columns(list(record), table, f", line {line}")
-            yield line, {k: None if v is None else str(v) for k, v in record.items()}
+    """``(size, size, 3)`` uint8: the image (data/images.py's one decoder) padded with white
+    to a square (product photos sit on white) and resized, so no garment is cropped or
+    stretched."""
+    return image_files.load_square_rgb(path, size)
 
 
 def _row(record: dict[str, str | None], line: int, images: Path) -> CatalogueRow | str:
@@ -130,7 +91,9 @@ def _row(record: dict[str, str | None], line: int, images: Path) -> CatalogueRow
         try:
             values[column].encode("latin-1")
         except UnicodeEncodeError:
-            return f"`{column}` has characters outside Latin-1 (FashionGen's h5 layout stores Latin-1)"
+            return (
+                f"`{column}` has characters outside Latin-1 (FashionGen's h5 layout stores Latin-1)"
+            )
     image = Path(values["image"]).expanduser()
     image = image if image.is_absolute() else images / image
     if not image.is_file():
@@ -145,36 +108,97 @@ def _row(record: dict[str, str | None], line: int, images: Path) -> CatalogueRow
     )
 
 
-def read_catalogue_rows(
-    table: str | os.PathLike[str],
-    images: str | os.PathLike[str] | None = None,
-    on_bad_row: OnBadRow = "error",
-) -> tuple[list[CatalogueRow], list[tuple[int, str]]]:
-    """The usable rows of ``table`` (grouped by product) and ``(line, reason)`` of each skipped
-    row. ``images``: the folder relative image paths are joined to (default: the table's)."""
-    path = Path(table).expanduser()
-    if on_bad_row not in ON_BAD_ROW:
-        raise ValueError(f"on_bad_row must be one of {ON_BAD_ROW}, got {on_bad_row!r}")
+def _records(path: Path, encoding: str) -> Iterator[Record]:
     if not path.is_file():
         raise FileNotFoundError(f"catalogue table {path} does not exist")
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".jsonl"):
         raise CatalogueError(f"{path}: expected a .csv or .jsonl table, got {suffix!r}")
+    return csv_records(path, encoding) if suffix == ".csv" else jsonl_records(path, encoding)
+
+
+def _bad_row(path: Path, line: int, reason: str, on_bad_row: OnBadRow) -> tuple[int, str]:
+    """``(line, reason)`` to count as skipped, or the error under ``on_bad_row: error``."""
+    if on_bad_row == "error":
+        raise CatalogueError(
+            f"{path}, line {line}: {reason}. Fix the row, or skip such rows and count them "
+            "with `on_bad_row: skip` (converter: --on-bad-row skip)."
+        )
+    return line, reason
+
+
+def _image_problem(row: CatalogueRow) -> str | None:
+    """Why the row's image cannot be decoded, or None (a full decode, so training never
+    meets a bad image mid-epoch)."""
+    try:
+        image_files.load_rgb(row.image)
+    except (OSError, ValueError) as err:
+        return f"bad image: {err}"
+    return None
+
+
+def _checked_images(
+    rows: list[CatalogueRow], path: Path, on_bad_row: OnBadRow
+) -> tuple[list[CatalogueRow], list[tuple[int, str]]]:
+    """The rows whose image decodes, and ``(line, reason)`` of the others."""
+    kept: list[CatalogueRow] = []
+    skipped: list[tuple[int, str]] = []
+    bar = tqdm(rows, desc=f"check images of {path.name}", unit="img",
+               disable=len(rows) < PROGRESS_ROWS)  # fmt: skip
+    for row in bar:
+        problem = _image_problem(row)
+        if problem is None:
+            kept.append(row)
+        else:
+            skipped.append(_bad_row(path, row.line, problem, on_bad_row))
+    return kept, skipped
+
+
+def _check_no_merged_ids(rows: list[CatalogueRow], path: Path) -> None:
+    """All-integer ids are stored as integers (:func:`product_codes`): two ids that differ as
+    text but not as integers (``7`` and ``007``) would silently become one product."""
+    first: dict[int, CatalogueRow] = {}
+    for row in rows:
+        code = _as_integer(row.product_id)
+        if code is None:
+            return  # not all integers: codes follow the text, nothing merges
+        seen = first.setdefault(code, row)
+        if seen.product_id != row.product_id:
+            raise CatalogueError(
+                f"{path}: product ids {seen.product_id!r} (line {seen.line}) and "
+                f"{row.product_id!r} (line {row.line}) differ as text but are the same "
+                f"integer {code}; write each product's id the same way in every row"
+            )
+
+
+def read_catalogue_rows(
+    table: str | os.PathLike[str],
+    images: str | os.PathLike[str] | None = None,
+    on_bad_row: OnBadRow = "error",
+    encoding: str = AUTO_ENCODING,
+    check_images: bool = True,
+) -> tuple[list[CatalogueRow], list[tuple[int, str]]]:
+    """The usable rows of ``table`` (grouped by product) and ``(line, reason)`` of each skipped
+    row. ``images``: the folder relative image paths are joined to (default: the table's).
+    ``encoding``: ``auto`` (a BOM, else UTF-8) or a codec name. ``check_images``: decode every
+    image now, so a bad one is an error or a counted skip here and never later in training."""
+    path = Path(table).expanduser()
+    if on_bad_row not in ON_BAD_ROW:
+        raise ValueError(f"on_bad_row must be one of {ON_BAD_ROW}, got {on_bad_row!r}")
+    check_encoding(encoding)
     folder = Path(images).expanduser() if images is not None else path.parent
-    records = _csv_records(path) if suffix == ".csv" else _jsonl_records(path)
     rows: list[CatalogueRow] = []
     skipped: list[tuple[int, str]] = []
-    for line, record in records:
+    for line, record in _records(path, encoding):
         row = record if isinstance(record, str) else _row(record, line, folder)
         if isinstance(row, CatalogueRow):
             rows.append(row)
-        elif on_bad_row == "error":
-            raise CatalogueError(
-                f"{path}, line {line}: {row}. Fix the row, or skip such rows and count them "
-                "with `on_bad_row: skip` (converter: --on-bad-row skip)."
-            )
         else:
-            skipped.append((line, row))
+            skipped.append(_bad_row(path, line, row, on_bad_row))
+    if check_images:
+        rows, bad_images = _checked_images(rows, path, on_bad_row)
+        skipped = sorted(skipped + bad_images)
+    _check_no_merged_ids(rows, path)
     if skipped:
         first = "; ".join(f"line {line}: {why}" for line, why in skipped[:3])
         logger.warning("%s: skipped %d bad row(s) of %d (%s)", path, len(skipped),
@@ -186,14 +210,22 @@ def read_catalogue_rows(
     return rows, skipped
 
 
+def _as_integer(product_id: str) -> int | None:
+    try:
+        return int(product_id)
+    except ValueError:
+        return None
+
+
 def product_codes(product_ids: list[str]) -> np.ndarray:
     """``(N,)`` int64 ids: the ids themselves when all are integers, else the rank of each
-    id's first appearance (FashionGen stores product ids as integers)."""
-    try:
-        return np.asarray([int(pid) for pid in product_ids], dtype=np.int64)
-    except ValueError:
-        first = {pid: i for i, pid in enumerate(dict.fromkeys(product_ids))}
-        return np.asarray([first[pid] for pid in product_ids], dtype=np.int64)
+    id's first appearance (FashionGen stores product ids as integers). Ids that would merge
+    as integers (``7``, ``007``) are refused earlier, by :func:`read_catalogue_rows`."""
+    codes = [_as_integer(pid) for pid in product_ids]
+    if all(code is not None for code in codes):
+        return np.asarray(codes, dtype=np.int64)
+    first = {pid: i for i, pid in enumerate(dict.fromkeys(product_ids))}
+    return np.asarray([first[pid] for pid in product_ids], dtype=np.int64)
 
 
 class CatalogueReader:
@@ -208,11 +240,12 @@ class CatalogueReader:
         images: str | os.PathLike[str] | None = None,
         on_bad_row: OnBadRow = "error",
         config_key: str = "table",
+        encoding: str = AUTO_ENCODING,
     ) -> None:
         self.path = Path(table).expanduser()
         self.config_key = config_key
         try:
-            self.rows, self.skipped = read_catalogue_rows(table, images, on_bad_row)
+            self.rows, self.skipped = read_catalogue_rows(table, images, on_bad_row, encoding)
         except FileNotFoundError as err:
             raise FileNotFoundError(f"{err} (config key `{config_key}`)") from err
         self.product_keys = [row.product_id for row in self.rows]
@@ -230,7 +263,7 @@ class CatalogueReader:
         try:
             return load_square_rgb(path)
         except (OSError, ValueError) as err:  # vanished or corrupt since the table was read
-            raise OSError(f"{self.path}, line {self.rows[row].line}: cannot read {path}: {err}")
+            raise OSError(f"{self.path}, line {self.rows[row].line}: cannot read {path}: {err}") from err
 
     def strings(self, key: str) -> list[str]:
         if key not in KEY_COLUMNS:

@@ -5,8 +5,10 @@ the FashionGen h5 layout, for fast reading by the `fashiongen_*` builders and
     python -m lavis_syncmask.data.convert --table shop/train.csv --images shop/images \\
         --out data/shop/fashiongen_256_256_train.h5 [--on-bad-row skip]
 
-Images are padded with white to a square and resized to 256 px, stored as uint8
-``(N, 256, 256, 3)`` in one-image gzip chunks (a random row costs one chunk read). Text goes to
+The table is read as UTF-8 (or as its byte-order mark says) unless ``--encoding`` names its
+codec. Images are decoded by data/images.py (whole files only, EXIF orientation applied,
+16-bit scaled, transparency on white), padded with white to a square, resized to 256 px and
+stored as uint8 ``(N, 256, 256, 3)`` in one-image gzip chunks (a random row costs one chunk read). Text goes to
 ``input_description`` and ``input_name``, category / subcategory to their keys, product ids to
 ``input_productID`` (the ids themselves when all are integers, else codes) with the table's own
 ids in ``input_product_key``. A row whose image cannot be decoded is handled like any bad row:
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,11 +33,12 @@ from lavis_syncmask.data.catalogue import (
     CatalogueError,
     CatalogueRow,
     OnBadRow,
-    load_square_rgb,
     product_codes,
     read_catalogue_rows,
 )
+from lavis_syncmask.data.catalogue_tables import AUTO_ENCODING, check_encoding
 from lavis_syncmask.data.formats import IMAGE_KEY, IMAGE_SHAPE, PRODUCT_KEY, string_column
+from lavis_syncmask.data.images import load_square_rgb
 
 #: The table's own product ids (FashionGen's `input_productID` must be an integer).
 PRODUCT_KEY_KEY = "input_product_key"
@@ -64,9 +68,12 @@ def convert_catalogue(
     images: str | os.PathLike[str] | None = None,
     on_bad_row: OnBadRow = "error",
     progress: bool = True,
+    encoding: str = AUTO_ENCODING,
 ) -> tuple[int, int]:
-    """Write ``out`` (h5) from ``table``; returns ``(rows written, rows skipped)``."""
-    rows, skipped = read_catalogue_rows(table, images, on_bad_row)
+    """Write ``out`` (h5) from ``table``; returns ``(rows written, rows skipped)``.
+    ``encoding``: the table's text encoding, ``auto`` (a BOM, else UTF-8) or a codec name."""
+    # Images are decoded once, below, where each becomes a row or an error / counted skip.
+    rows, skipped = read_catalogue_rows(table, images, on_bad_row, encoding, check_images=False)
     out_path = Path(out).expanduser()
     out_path.parent.mkdir(parents=True, exist_ok=True)
     partial = out_path.with_name(out_path.name + ".partial")  # never a torn file at `out`
@@ -86,7 +93,7 @@ def convert_catalogue(
                         f"{table}, line {row.line}: cannot read image {row.image} ({err}). "
                         "Fix it, or skip such rows and count them with --on-bad-row skip."
                     ) from err
-                skipped.append((row.line, f"unreadable image {row.image}"))
+                skipped.append((row.line, f"unreadable image {row.image}: {err}"))
                 continue
             kept.append(row)
             if len(block) == _BLOCK:
@@ -122,12 +129,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="error",
         help="error: stop at the first unusable row; skip: skip unusable rows and count them",
     )
+    parser.add_argument(
+        "--encoding",
+        default=AUTO_ENCODING,
+        help="the table's text encoding: auto (a byte-order mark, else UTF-8; the default) or a "
+        "Python codec name such as cp1252 or latin-1",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    written, skipped = convert_catalogue(
-        args.table, args.out, args.images, args.on_bad_row, not args.quiet
-    )
+    try:
+        check_encoding(args.encoding)
+    except ValueError as err:
+        parser.error(str(err))
+    try:
+        written, skipped = convert_catalogue(
+            args.table, args.out, args.images, args.on_bad_row, not args.quiet, args.encoding
+        )
+    except (CatalogueError, FileNotFoundError) as err:  # one line, not a traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     print(f"wrote {written} rows to {args.out} ({skipped} skipped)")
     return 0
 

@@ -18,7 +18,13 @@ import h5py
 import numpy as np
 
 from lavis_syncmask.common.paths import require_file
-from lavis_syncmask.data.formats import FIELD_KEYS, IMAGE_KEY, IMAGE_SHAPE, PRODUCT_KEY, iter_strings
+from lavis_syncmask.data.formats import (
+    FIELD_KEYS,
+    IMAGE_KEY,
+    IMAGE_SHAPE,
+    PRODUCT_KEY,
+    iter_strings,
+)
 
 TextFields = Literal["description", "name", "name+description"]
 TEXT_FIELDS: tuple[str, ...] = get_args(TextFields)
@@ -172,10 +178,19 @@ class FashionGenH5:
         return self._cached_strings(key)[row]
 
     def product_ids(self) -> np.ndarray:
-        """``(N,)`` int64 product id of every row."""
+        """``(N,)`` int64 product id of every row (FashionGen stores ``(N, 1)`` integers)."""
         with self._metadata() as h5:
             data = self._dataset(h5, PRODUCT_KEY)
-            return _column(data[()], PRODUCT_KEY, self.path).astype(np.int64)
+            column = _column(data[()], PRODUCT_KEY, self.path)
+        if column.dtype.kind not in "iu":  # bytes like b'P888352': not FashionGen's layout
+            first = column[0] if len(column) else None
+            raise ValueError(
+                f"{self.path} (config key `{self.config_key}`): key {PRODUCT_KEY!r} holds "
+                f"{column.dtype} values (row 0: {first!r}); FashionGen stores integer product "
+                "ids. Re-write the column as integers, keeping the original ids under another "
+                "key (the catalogue converter keeps them in `input_product_key`)"
+            )
+        return column.astype(np.int64)
 
     def texts(self, text_fields: TextFields, require_nonempty: bool = True) -> list[str]:
         """The joined text of every row for ``text_fields`` (see :func:`row_text`)."""

@@ -54,6 +54,11 @@ class FashionGenRows(Dataset):
         # A path, or an open reader with FashionGenH5's interface (data/catalogue.py).
         is_path = isinstance(h5_path, (str, os.PathLike))
         self.reader = FashionGenH5(h5_path, config_key) if is_path else h5_path
+        if len(self.reader) == 0:  # else a later step fails on the empty columns, unclearly
+            raise ValueError(
+                f"file {self.reader.path} (config key `{config_key}`) has no rows: its "
+                f"'input_image' is empty"
+            )
         self.text_fields = text_fields
         self.vis_processor, self.text_processor = vis_processor, text_processor
         self.data_files = [str(self.reader.path)]

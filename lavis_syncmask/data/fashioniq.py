@@ -21,10 +21,10 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torch.utils.data.dataloader import default_collate
 
+from lavis_syncmask.common.paths import require_file
 from lavis_syncmask.data.images import load_rgb
 from lavis_syncmask.data.processors import process_text
 from lavis_syncmask.evaluation.tgir import GALLERIES, GalleryConvention, build_gallery
-from lavis_syncmask.common.paths import require_file
 
 PathLike = str | os.PathLike[str]
 Category = Literal["dress", "shirt", "toptee"]
