@@ -157,11 +157,11 @@ def _checked_images(
 def _check_no_merged_ids(rows: list[CatalogueRow], path: Path) -> None:
     """All-integer ids are stored as integers (:func:`product_codes`): two ids that differ as
     text but not as integers (``7`` and ``007``) would silently become one product."""
+    codes = [_as_integer(row.product_id) for row in rows]
+    if None in codes:
+        return  # not all integers: codes follow the text, nothing merges
     first: dict[int, CatalogueRow] = {}
-    for row in rows:
-        code = _as_integer(row.product_id)
-        if code is None:
-            return  # not all integers: codes follow the text, nothing merges
+    for row, code in zip(rows, codes):
         seen = first.setdefault(code, row)
         if seen.product_id != row.product_id:
             raise CatalogueError(
