@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -61,6 +62,8 @@ KEY_COLUMNS = {
 }
 #: From this many rows on, the up-front image check shows a progress bar.
 PROGRESS_ROWS = 500
+#: Threads that decode images for the up-front check (at most the machine's cores).
+CHECK_THREADS = 8
 logger = logging.getLogger(__name__)
 
 
@@ -143,14 +146,20 @@ def _checked_images(
     """The rows whose image decodes, and ``(line, reason)`` of the others."""
     kept: list[CatalogueRow] = []
     skipped: list[tuple[int, str]] = []
-    bar = tqdm(rows, desc=f"check images of {path.name}", unit="img",
-               disable=len(rows) < PROGRESS_ROWS)  # fmt: skip
-    for row in bar:
-        problem = _image_problem(row)
-        if problem is None:
-            kept.append(row)
-        else:
-            skipped.append(_bad_row(path, row.line, problem, on_bad_row))
+    # PIL releases the GIL while it decodes, so threads check images in parallel; `map` keeps
+    # the table's order, so the first bad row is the one reported, and an error cancels the rest.
+    pool = ThreadPoolExecutor(max_workers=min(CHECK_THREADS, os.cpu_count() or 1))
+    try:
+        problems = pool.map(_image_problem, rows)
+        bar = tqdm(problems, total=len(rows), unit="img", desc=f"check images of {path.name}",
+                   disable=len(rows) < PROGRESS_ROWS)  # fmt: skip
+        for row, problem in zip(rows, bar):
+            if problem is None:
+                kept.append(row)
+            else:
+                skipped.append(_bad_row(path, row.line, problem, on_bad_row))
+    finally:
+        pool.shutdown(cancel_futures=True)
     return kept, skipped
 
 
@@ -263,7 +272,9 @@ class CatalogueReader:
         try:
             return load_square_rgb(path)
         except (OSError, ValueError) as err:  # vanished or corrupt since the table was read
-            raise OSError(f"{self.path}, line {self.rows[row].line}: cannot read {path}: {err}") from err
+            raise OSError(
+                f"{self.path}, line {self.rows[row].line}: cannot read {path}: {err}"
+            ) from err
 
     def strings(self, key: str) -> list[str]:
         if key not in KEY_COLUMNS:
