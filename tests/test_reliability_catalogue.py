@@ -42,6 +42,9 @@ def test_ids_that_differ_as_text_but_merge_as_integers_name_both_rows(
     # Text ids that are not all integers are compared as text: 7 and 007 stay two products.
     _write(table, "image,text,product_id\na.jpg,red,7\nb.jpg,blue,007\nc.jpg,green,x7\n")
     assert len(set(CatalogueReader(table, images).product_ids().tolist())) == 3
+    # An integer id too long for int64 is text too (it raised OverflowError).
+    _write(table, "image,text,product_id\na.jpg,red,7\nb.jpg,blue,123456789012345678901234\n")
+    assert CatalogueReader(table, images).product_ids().tolist() == [0, 1]
 
 
 def test_a_column_named_twice_is_an_error(tmp_path: Path, images: Path) -> None:

@@ -220,10 +220,12 @@ def read_catalogue_rows(
 
 
 def _as_integer(product_id: str) -> int | None:
+    """The id as an int64 value, or None (not an integer, or too long for int64)."""
     try:
-        return int(product_id)
+        value = int(product_id)
     except ValueError:
         return None
+    return value if -(2**63) <= value < 2**63 else None
 
 
 def product_codes(product_ids: list[str]) -> np.ndarray:
