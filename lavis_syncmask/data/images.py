@@ -12,8 +12,7 @@
 - an empty file, a text file or any other undecodable file is the same one-line error;
 - EXIF orientation is applied (phone photos are stored sideways with a rotate tag);
 - 16-bit grey (modes ``I;16*``, and ``I`` as PIL opens 16-bit PNG / TIFF) is scaled to 8 bits,
-  65535 -> 255;
-  a plain ``convert("RGB")`` clips them, so a 16-bit photo comes out white everywhere;
+  65535 -> 255; a plain ``convert("RGB")`` clips it, so a 16-bit photo comes out white;
 - transparency (RGBA, LA, PA, a palette or RGB / L with a transparent colour) is composited
   onto :data:`BACKGROUND`, the white that square padding uses; ``convert("RGB")`` would drop
   the alpha and show the black hidden under it.
