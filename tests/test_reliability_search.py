@@ -154,6 +154,25 @@ def test_query_refuses_a_changed_source(
     assert "changed since indexing" in err and message in err and "index it again" in err
 
 
+def test_query_refuses_an_h5_whose_image_changed(
+    tmp_path: Path, checkpoints: tuple[Path, Path, Path], capsys: pytest.CaptureFixture
+) -> None:
+    from lavis_syncmask.data.convert import convert_catalogue
+
+    write_catalogue(tmp_path / "shop", (2, 1))
+    data = tmp_path / "shop.h5"
+    convert_catalogue(
+        tmp_path / "shop" / "train.csv", data, tmp_path / "shop" / "images", progress=False
+    )
+    assert _index(checkpoints[0], data, tmp_path / "index") == 0
+    assert _query(tmp_path / "index", "--text", "red") == 0
+    with h5py.File(data, "r+") as h5:
+        h5["input_image"][2, 0, 0] = 7  # one pixel of row 2, in place
+    capsys.readouterr()
+    assert _query(tmp_path / "index", "--text", "red") == 2
+    assert f"the image of row 2 of {data}" in _one_error_line(capsys)
+
+
 def test_rehash_finds_a_change_that_keeps_size_and_time(
     shop: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -6,7 +6,11 @@
 
 ``--data``: a FashionGen-layout h5 (FashionGen, the synthetic catalogue, a converted catalogue)
 or a catalogue table (.csv / .jsonl, images under ``--images``). A query reopens the indexed
-source (its path is in the index) to draw the hits and to re-rank them with ITM.
+source (its path is in the index) to draw the hits and to re-rank them with ITM, and refuses it
+when its rows, texts or images or the checkpoint are not the indexed ones (see
+`lavis_syncmask.search.fingerprint`; ``--rehash`` re-hashes every image). Bad input (numbers out
+of range, a device torch cannot use, an unreadable ``--image``, an empty index) is a one-line
+``error:`` and exit status 2, checked before the model loads.
 """
 
 from __future__ import annotations
@@ -30,9 +34,11 @@ def _index(args: argparse.Namespace) -> int:
     from lavis_syncmask.search.source import open_source
 
     check_replaceable(Path(args.out).expanduser().absolute())  # before the model loads
-    reader = open_source(args.data, args.images, args.on_bad_row)
+    # The resolved folder, as a query reopens it: the rows' image paths then match.
+    images = str(Path(args.images).expanduser().resolve()) if args.images else None
+    reader = open_source(args.data, images, args.on_bad_row)
     search = load_search_model(args.checkpoint, args.model_type, args.device)
-    data = {"data": args.data, "images": args.images, "on_bad_row": args.on_bad_row}
+    data = {"data": args.data, "images": images, "on_bad_row": args.on_bad_row}
     meta = build_index(search, reader, args.out, data, batch_size=args.batch_size,
                        workers=args.workers, progress=not args.quiet)  # fmt: skip
     rate = meta["rows"] / max(meta["seconds"], 1e-9)

@@ -109,6 +109,8 @@ def replace_folder(new: Path, folder: Path) -> None:
     except BaseException:
         os.rename(old, folder)
         raise
+    if old.is_symlink():  # --out was a link: drop the link, never the folder it pointed at
+        old.unlink()
     shutil.rmtree(old, ignore_errors=True)
 
 
