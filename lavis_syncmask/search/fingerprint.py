@@ -40,8 +40,8 @@ class SourceChangedError(ValueError):
 
 
 def file_stamps(files: Sequence[str]) -> dict[str, list[int]]:
-    """``{file: [size, mtime_ns]}`` of each distinct file (None-free: a vanished file raises
-    the FileNotFoundError that names it)."""
+    """``{file: [size, mtime_ns]}`` of each distinct file (a vanished file raises the
+    FileNotFoundError that names it)."""
     stamps = {}
     for file in dict.fromkeys(files):
         stat = os.stat(file)

@@ -83,7 +83,7 @@ def image_sha256(reader: Reader, row: int, pixels: np.ndarray | None = None) -> 
 
 class ImageRows(Dataset):
     """``(row, processed image, image SHA-256)`` for a DataLoader over ``rows`` of ``reader``
-    (hashed where the image is read, so indexing reads each image once, in the workers)."""
+    (hashed where the image is read, in the DataLoader workers: an h5 row is read once)."""
 
     def __init__(self, reader: Any, vis_processor: Any, rows: np.ndarray | None = None) -> None:
         self.reader, self.vis_processor = reader, vis_processor
