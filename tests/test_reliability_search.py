@@ -10,6 +10,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -81,7 +82,7 @@ def _one_error_line(capsys: pytest.CaptureFixture) -> str:
 
 
 def test_index_records_the_source_and_checkpoint_fingerprints(
-    shop: Path, checkpoints: tuple[Path, Path, Path], capsys: pytest.CaptureFixture
+    shop: Path, checkpoints: tuple[Path, Path, Path]
 ) -> None:
     meta = json.loads((shop.parent / "index" / META_FILE).read_text())
     digest = hashlib.sha256(checkpoints[0].read_bytes()).hexdigest()
@@ -115,9 +116,9 @@ def _reorder(shop: Path) -> None:
 
 
 def _swap_views(shop: Path) -> None:
-    table = (shop / "train.csv").read_text()
-    (shop / "train.csv").write_text(table.replace("p0_0.jpg", "TMP").replace("p0_1.jpg", "p0_0.jpg")
-                                    .replace("TMP", "p0_1.jpg"))  # fmt: skip
+    table = (shop / "train.csv").read_text()  # product SKU-0000's two views change places
+    swapped = re.sub(r"p0_([01])\.jpg", lambda m: f"p0_{1 - int(m[1])}.jpg", table)
+    (shop / "train.csv").write_text(swapped)
 
 
 def _new_image(shop: Path) -> None:
