@@ -7,6 +7,6 @@ re-ranking the short list with the ITM head, and draw the hits as a contact shee
         [--rerank-itm 32] [--sheet hits.png]
 
 Modules: `model` (model and processors from a checkpoint), `source` (the rows of an h5 file or
-a catalogue table), `index` (streaming indexing), `query` (search and re-ranking), `sheet`
-(contact sheet), `cli`.
+a catalogue table), `index` (streaming, atomic indexing), `fingerprint` (what an index was built
+from, checked by every query), `query` (search and re-ranking), `sheet` (contact sheet), `cli`.
 """

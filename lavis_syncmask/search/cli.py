@@ -6,7 +6,11 @@
 
 ``--data``: a FashionGen-layout h5 (FashionGen, the synthetic catalogue, a converted catalogue)
 or a catalogue table (.csv / .jsonl, images under ``--images``). A query reopens the indexed
-source (its path is in the index) to draw the hits and to re-rank them with ITM.
+source (its path is in the index) to draw the hits and to re-rank them with ITM, and refuses it
+when its rows, texts or images or the checkpoint are not the indexed ones (see
+`lavis_syncmask.search.fingerprint`; ``--rehash`` re-hashes every image). Bad input (numbers out
+of range, a device torch cannot use, an unreadable ``--image``, an empty index) is a one-line
+``error:`` and exit status 2, checked before the model loads.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -23,27 +29,37 @@ from lavis_syncmask.data.catalogue import ON_BAD_ROW
 
 
 def _index(args: argparse.Namespace) -> int:
-    from lavis_syncmask.search.index import build_index
+    from lavis_syncmask.search.index import build_index, check_replaceable
     from lavis_syncmask.search.model import load_search_model
     from lavis_syncmask.search.source import open_source
 
-    reader = open_source(args.data, args.images, args.on_bad_row)
+    check_replaceable(Path(args.out).expanduser().absolute())  # before the model loads
+    # The resolved folder, as a query reopens it: the rows' image paths then match.
+    images = str(Path(args.images).expanduser().resolve()) if args.images else None
+    reader = open_source(args.data, images, args.on_bad_row)
     search = load_search_model(args.checkpoint, args.model_type, args.device)
-    meta = build_index(
-        search, reader, args.out, {"data": args.data, "images": args.images},
-        batch_size=args.batch_size, workers=args.workers, progress=not args.quiet,
-    )  # fmt: skip
+    data = {"data": args.data, "images": images, "on_bad_row": args.on_bad_row}
+    meta = build_index(search, reader, args.out, data, batch_size=args.batch_size,
+                       workers=args.workers, progress=not args.quiet)  # fmt: skip
     rate = meta["rows"] / max(meta["seconds"], 1e-9)
     print(f"indexed {meta['rows']} rows ({meta['dim']}-d) into {args.out} "
           f"in {meta['seconds']:.1f} s ({rate:.1f} rows/s)")  # fmt: skip
     return 0
 
 
+def _print_hits(hits: list[Any]) -> None:
+    for rank, hit in enumerate(hits, start=1):
+        itm = f"  itm {hit.itm:.3f}" if hit.itm is not None else ""
+        print(f"{rank:>3}. {hit.product}  itc {hit.score:.4f}{itm}  {hit.text[:80]}")
+
+
 def _query(args: argparse.Namespace) -> int:
+    from lavis_syncmask.search.fingerprint import check_checkpoint, check_source
     from lavis_syncmask.search.model import load_search_model
     from lavis_syncmask.search.query import (
         SearchIndex,
         image_query,
+        query_image,
         rerank_itm,
         text_query,
         top_products,
@@ -55,32 +71,60 @@ def _query(args: argparse.Namespace) -> int:
         raise SystemExit("give exactly one of --text and --image")
     if args.rerank_itm and args.text is None:
         raise SystemExit("--rerank-itm needs a --text query (ITM scores a text against images)")
+    picture = query_image(args.image) if args.image is not None else None  # bad file: fail now
     index = SearchIndex.load(args.index)
-    search = load_search_model(args.checkpoint or index.meta["checkpoint"], None, args.device)
-    query = (
-        text_query(search, args.text) if args.text is not None else image_query(search, args.image)
-    )
+    meta = index.meta
+    reader = open_source(meta["data"], meta.get("images"), meta.get("on_bad_row", "error"))
+    check_source(index, reader, rehash=args.rehash)  # rows are addressed by position
+    checkpoint = check_checkpoint(meta, args.checkpoint)
+    model_type = meta.get("model_type") if meta.get("model_type") != "None" else None
+    search = load_search_model(checkpoint, model_type, args.device)
+    query = text_query(search, args.text) if picture is None else image_query(search, picture)
     hits = top_products(index, query, max(args.k, args.rerank_itm))
-    reader = open_source(index.meta["data"], index.meta.get("images"), "skip")
-    if len(reader) != index.meta["rows"]:  # rows are addressed by position
-        raise ValueError(
-            f"{index.meta['data']} has {len(reader)} usable rows, the index {index.meta['rows']}: "
-            "the data changed since indexing; index it again"
-        )
     if args.rerank_itm:
         hits = (
             rerank_itm(search, reader, args.text, hits[: args.rerank_itm]) + hits[args.rerank_itm :]
         )
     hits = hits[: args.k]
-    for rank, hit in enumerate(hits, start=1):
-        itm = f"  itm {hit.itm:.3f}" if hit.itm is not None else ""
-        print(f"{rank:>3}. {hit.product}  itc {hit.score:.4f}{itm}  {hit.text[:80]}")
+    _print_hits(hits)
     title = f"query: {args.text!r}" if args.text is not None else f"query image: {args.image}"
     sheet = contact_sheet(reader, hits, title, args.sheet)
     print(f"contact sheet: {sheet}")
     if args.json:
         print(json.dumps([hit.__dict__ for hit in hits]))
     return 0
+
+
+def check_device(name: str) -> None:
+    """``--device`` names a device torch can use here: cpu, cuda[:N] with that GPU, or mps."""
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ValueError(
+            f"--device {name!r} is not a torch device ({err}); use cpu or cuda"
+        ) from err
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"--device {name}: torch sees no CUDA GPU here; use --device cpu")
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"--device {name}: torch sees {count} CUDA GPU(s), cuda:0 to "
+                             f"cuda:{count - 1}")  # fmt: skip
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {name}: MPS is not available here; use --device cpu")
+    elif device.type not in ("cpu", "mps"):
+        raise ValueError(f"--device {name}: use cpu, cuda[:N] or mps")
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Numbers and the device, checked before anything loads (one-line errors)."""
+    minimum = {"threads": 1, "k": 1, "rerank_itm": 0, "batch_size": 1, "workers": 0}
+    for name, low in minimum.items():
+        value = getattr(args, name, None)
+        if value is not None and value < low:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(f"{flag} must be >= {low}, got {value}")
+    check_device(args.device)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,6 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint", default=None, help="default: the one the index was built with"
     )
     query.add_argument("--json", action="store_true", help="also print the hits as JSON")
+    query.add_argument(
+        "--rehash", action="store_true",
+        help="re-hash every source image to check it is the indexed one (default: only the "
+        "images whose file changed size or time since indexing)",
+    )  # fmt: skip
     for command in (index, query):
         command.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
         command.add_argument(
@@ -140,13 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    if getattr(args, "rerank_itm", 0) < 0:
-        raise SystemExit("--rerank-itm must be >= 0")
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
     try:
+        check_args(args)
+        if args.threads is not None:
+            torch.set_num_threads(args.threads)
         return _index(args) if args.command == "index" else _query(args)
-    except (ValueError, FileNotFoundError, KeyError) as err:  # bad input: one line, no traceback
+    except (ValueError, OSError, KeyError) as err:  # bad input: one line, no traceback
         print(f"error: {err}", file=sys.stderr)
         return 2
 

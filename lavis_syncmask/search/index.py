@@ -1,18 +1,30 @@
 """Build a search index: the ITC image feature of every row of a data source, written as it is
 computed (memory O(N x d) for the features, never the images), plus what a query prints and
-draws. An index is a folder:
+draws and what the index was built from. An index is a folder:
 
 - ``features.npy``: ``(N, d)`` float32, L2-normalised ITC image features (``vision_proj`` of
   the ViT [CLS], as in the retrieval protocols);
-- ``rows.jsonl``: per row ``{"product": id, "text": ...}``;
-- ``index.json``: the checkpoint, the data source (absolute paths), N, d, the model type.
+- ``rows.jsonl``: per row ``{"product": id, "text": ..., "image_sha256": ..., "file": ...}``
+  (``file``: the row's image file, catalogue tables only);
+- ``index.json``: the checkpoint (path and SHA-256), the data source (absolute paths, its
+  fingerprint and file stamps, see `fingerprint`), N, d, the model type.
+
+The index is written into a hidden sibling folder (``.NAME.partial-PID-*``) and renamed into
+place only when complete: an interrupted run leaves the previous index as it was, and a
+partial folder of a dead process is removed by the next run. Replacing an existing index is
+two renames (old aside, new in); a kill between them leaves the old one at ``.NAME.old-*``,
+which `query.SearchIndex.load` points at.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
+import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +34,23 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from lavis_syncmask.data.catalogue import CatalogueReader
 from lavis_syncmask.models.backbones import encode_image
+from lavis_syncmask.search.fingerprint import file_stamps, source_sha256
 from lavis_syncmask.search.model import SearchModel
-from lavis_syncmask.search.source import ImageRows, product_keys, row_texts
+from lavis_syncmask.search.source import (
+    ImageRows,
+    file_sha256,
+    product_keys,
+    row_files,
+    row_texts,
+)
 
 FEATURES_FILE = "features.npy"
 ROWS_FILE = "rows.jsonl"
 META_FILE = "index.json"
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: source and checkpoint fingerprints
+logger = logging.getLogger(__name__)
 
 
 @torch.no_grad()
@@ -37,6 +58,116 @@ def image_itc_features(model: Any, images: torch.Tensor) -> torch.Tensor:
     """``(B, 3, H, W)`` -> ``(B, d)`` normalised ITC features."""
     tokens = encode_image(model.visual_encoder, images.to(model.device))
     return F.normalize(model.vision_proj(tokens[:, 0]), dim=-1)
+
+
+def check_replaceable(folder: Path) -> None:
+    """``folder`` may be (re)written: absent, empty, or an index (never a user's other folder,
+    whose files the atomic replace would delete)."""
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise FileExistsError(f"--out {folder} exists and is not a folder")
+    if not (folder / META_FILE).is_file() and any(folder.iterdir()):
+        raise FileExistsError(
+            f"--out {folder} exists and is not a search index (no {META_FILE}); refusing to "
+            "replace it: choose another --out or remove it"
+        )
+
+
+def _dead_leftover(path: Path) -> bool:
+    """A ``.NAME.partial-PID-*`` / ``.NAME.old-PID-*`` folder whose process is gone."""
+    try:
+        pid = int(path.name.rsplit(".", 1)[1].split("-")[1])
+        os.kill(pid, 0)
+    except (IndexError, ValueError, ProcessLookupError):
+        return True
+    except PermissionError:
+        return False  # someone else's live process
+    return pid == os.getpid()
+
+
+def remove_leftovers(folder: Path) -> None:
+    """Delete partial folders of killed index runs into ``folder`` (and set-aside old indexes,
+    once ``folder`` holds an index again); a live writer's are kept."""
+    kinds = ["partial"] + (["old"] if (folder / META_FILE).is_file() else [])
+    for kind in kinds:
+        for path in folder.parent.glob(f".{folder.name}.{kind}-*"):
+            if path.is_dir() and _dead_leftover(path):
+                shutil.rmtree(path, ignore_errors=True)
+                logger.warning("removed %s, left by an interrupted index run", path)
+
+
+def replace_folder(new: Path, folder: Path) -> None:
+    """Move the complete index ``new`` to ``folder``, replacing an index there."""
+    if not folder.exists():
+        os.rename(new, folder)
+        return
+    old = folder.with_name(f".{folder.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    os.rename(folder, old)
+    try:
+        os.rename(new, folder)
+    except BaseException:
+        os.rename(old, folder)
+        raise
+    if old.is_symlink():  # --out was a link: drop the link, never the folder it pointed at
+        old.unlink()
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_features(
+    search: SearchModel, reader: Any, folder: Path, batch_size: int, workers: int, progress: bool
+) -> tuple[list[str], float]:
+    """``features.npy`` of every row; returns each row's image SHA-256 and the seconds."""
+    n, dim = len(reader), int(search.model.vision_proj.out_features)
+    features = np.lib.format.open_memmap(
+        folder / FEATURES_FILE, mode="w+", dtype=np.float32, shape=(n, dim)
+    )
+    digests = [""] * n
+    loader = DataLoader(
+        ImageRows(reader, search.vis_processor), batch_size=batch_size, num_workers=workers
+    )
+    start = time.perf_counter()
+    for rows, images, hashes in tqdm(
+        loader, disable=not progress, desc="index images", unit="batch"
+    ):
+        features[rows.numpy()] = image_itc_features(search.model, images).cpu().numpy()
+        for row, digest in zip(rows.tolist(), hashes):
+            digests[row] = digest
+    seconds = time.perf_counter() - start
+    features.flush()
+    del features  # close the memmap before the metadata says the index is complete
+    return digests, seconds
+
+
+def _write_index(
+    search: SearchModel, reader: Any, folder: Path, data: dict[str, Any], **loader: Any
+) -> dict[str, Any]:
+    files = row_files(reader)
+    stamps = file_stamps(files)  # before reading: a file changed while indexed counts changed
+    products, texts = product_keys(reader), row_texts(reader)
+    digests, seconds = _write_features(search, reader, folder, **loader)
+    catalogue = isinstance(reader, CatalogueReader)
+    with open(folder / ROWS_FILE, "w", encoding="utf-8") as rows_file:
+        for pid, text, digest, file in zip(products, texts, digests, files):
+            row = {"product": pid, "text": text, "image_sha256": digest}
+            rows_file.write(json.dumps(row | ({"file": file} if catalogue else {})) + "\n")
+    meta = {
+        "version": INDEX_VERSION,
+        "checkpoint": str(search.checkpoint),
+        "checkpoint_sha256": file_sha256(search.checkpoint),
+        "model_type": search.model_type,
+        "rows": len(reader),
+        "dim": int(search.model.vision_proj.out_features),
+        **{
+            k: (str(Path(data[k]).expanduser().resolve()) if data.get(k) else None)
+            for k in ("data", "images")
+        },  # fmt: skip
+        "on_bad_row": data.get("on_bad_row") or "error",
+        "source": {"sha256": source_sha256(digests, texts, products), "files": stamps},
+        "seconds": round(seconds, 3),
+    }
+    (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return meta
 
 
 def build_index(
@@ -48,34 +179,23 @@ def build_index(
     workers: int = 0,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Index every row of ``reader`` into folder ``out``; returns the ``index.json`` content.
-    ``data``: how to reopen the source (``{"data": path, "images": folder or None}``)."""
-    folder = Path(out).expanduser()
-    folder.mkdir(parents=True, exist_ok=True)
-    n, dim = len(reader), int(search.model.vision_proj.out_features)
-    with open(folder / ROWS_FILE, "w", encoding="utf-8") as rows_file:
-        for pid, text in zip(product_keys(reader), row_texts(reader)):
-            rows_file.write(json.dumps({"product": pid, "text": text}) + "\n")
-    features = np.lib.format.open_memmap(
-        folder / FEATURES_FILE, mode="w+", dtype=np.float32, shape=(n, dim)
-    )
-    loader = DataLoader(
-        ImageRows(reader, search.vis_processor), batch_size=batch_size, num_workers=workers
-    )
-    start = time.perf_counter()
-    for rows, images in tqdm(loader, disable=not progress, desc="index images", unit="batch"):
-        features[rows.numpy()] = image_itc_features(search.model, images).cpu().numpy()
-    seconds = time.perf_counter() - start
-    features.flush()
-    del features  # close the memmap before the metadata says the index is complete
-    meta = {
-        "version": INDEX_VERSION,
-        "checkpoint": str(search.checkpoint),
-        "model_type": search.model_type,
-        "rows": n,
-        "dim": dim,
-        **{k: (str(Path(v).expanduser().resolve()) if v else None) for k, v in data.items()},
-        "seconds": round(seconds, 3),
-    }
-    (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    """Index every row of ``reader`` into folder ``out`` (atomically, see the module doc);
+    returns the ``index.json`` content. ``data``: how to reopen the source (``{"data": path,
+    "images": folder or None, "on_bad_row": ...}``)."""
+    folder = Path(out).expanduser().absolute()
+    check_replaceable(folder)
+    if len(reader) == 0:
+        raise ValueError(f"{data.get('data')} has no rows: nothing to index")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(folder)
+    partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-{os.getpid()}-",
+                                    dir=folder.parent))  # fmt: skip
+    try:
+        meta = _write_index(search, reader, partial, data, batch_size=batch_size,
+                            workers=workers, progress=progress)  # fmt: skip
+        replace_folder(partial, folder)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)  # killed, failed or interrupted: no half index
+        raise
+    remove_leftovers(folder)
     return meta

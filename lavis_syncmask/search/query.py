@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from lavis_syncmask.data.images import load_rgb
 from lavis_syncmask.models.backbones import encode_image
+from lavis_syncmask.search.fingerprint import source_sha256
 from lavis_syncmask.search.index import (
     FEATURES_FILE,
     INDEX_VERSION,
@@ -37,6 +39,20 @@ class Hit:
     itm: float | None = None  # ITM match probability, when re-ranked
 
 
+def _missing_index(path: Path) -> FileNotFoundError:
+    """Not an index; names the previous index an index run killed mid-replace set aside."""
+    aside = sorted(path.parent.glob(f".{path.name}.old-*"))
+    if not path.exists() and aside:
+        return FileNotFoundError(
+            f"{path} does not exist, but an interrupted index run left the previous index at "
+            f"{aside[-1]}: rename it to {path}, or index again"
+        )
+    return FileNotFoundError(
+        f"{path} is not a search index (no {META_FILE}); build one with "
+        "`python -m lavis_syncmask.search index`"
+    )
+
+
 @dataclass
 class SearchIndex:
     folder: Path
@@ -44,27 +60,44 @@ class SearchIndex:
     features: np.ndarray  # (N, d) float32, normalised
     products: list[str]
     texts: list[str]
+    image_sha256: list[str] = field(default_factory=list)  # per row, see `fingerprint`
+    files: list[str] = field(default_factory=list)  # per row: the file its image came from
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str]) -> SearchIndex:
         path = Path(folder).expanduser()
         if not (path / META_FILE).is_file():
-            raise FileNotFoundError(
-                f"{path} is not a search index (no {META_FILE}); build one with "
-                "`python -m lavis_syncmask.search index`"
-            )
+            raise _missing_index(path)
         meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
         if meta.get("version") != INDEX_VERSION:
             raise ValueError(
-                f"{path}: index version {meta.get('version')}, expected {INDEX_VERSION}"
+                f"{path}: index version {meta.get('version')}, expected {INDEX_VERSION}; "
+                "index it again"
             )
+        if meta.get("rows") == 0:
+            raise ValueError(f"{path} is an index of 0 rows: nothing to search; index a source "
+                             "with rows")  # fmt: skip
         features = np.load(path / FEATURES_FILE)
         with open(path / ROWS_FILE, encoding="utf-8") as handle:
             rows = [json.loads(line) for line in handle]
         if features.shape != (meta["rows"], meta["dim"]) or len(rows) != meta["rows"]:
             raise ValueError(f"{path}: features {features.shape} / {len(rows)} rows disagree "
                              f"with {META_FILE} ({meta['rows']} x {meta['dim']})")  # fmt: skip
-        return cls(path, meta, features, [r["product"] for r in rows], [r["text"] for r in rows])
+        index = cls(path, meta, features, [r["product"] for r in rows], [r["text"] for r in rows],
+                    [r.get("image_sha256", "") for r in rows],
+                    [r.get("file", meta.get("data")) for r in rows])  # fmt: skip
+        index.check_fingerprint()
+        return index
+
+    def check_fingerprint(self) -> None:
+        """``rows.jsonl`` is the one ``index.json`` fingerprinted (indexes with no recorded
+        source, as the benchmark writes, are not checked)."""
+        want = self.meta.get("source", {}).get("sha256")
+        if want and source_sha256(self.image_sha256, self.texts, self.products) != want:
+            raise ValueError(
+                f"{self.folder}: {ROWS_FILE} does not match the source fingerprint in "
+                f"{META_FILE}; the index was altered, index again"
+            )
 
 
 @torch.no_grad()
@@ -79,12 +112,19 @@ def text_query(search: SearchModel, text: str) -> np.ndarray:
     return F.normalize(model.text_proj(out[:, 0]), dim=-1)[0].cpu().numpy()
 
 
-def image_query(search: SearchModel, file: str | os.PathLike[str]) -> np.ndarray:
+def query_image(file: str | os.PathLike[str]) -> Image.Image:
+    """The ``--image`` file decoded to RGB; a missing, empty, truncated or non-image file is a
+    one-line error naming it (``TruncatedImageError`` is a ``ValueError``)."""
     path = Path(file).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"--image: no file at {path}")
-    with Image.open(path) as image:
-        pixels = search.vis_processor(image.convert("RGB")).unsqueeze(0)
+    return load_rgb(path)
+
+
+def image_query(search: SearchModel, file: str | os.PathLike[str] | Image.Image) -> np.ndarray:
+    """``(d,)`` normalised ITC feature of an image (a file or one already decoded)."""
+    image = file if isinstance(file, Image.Image) else query_image(file)
+    pixels = search.vis_processor(image).unsqueeze(0)
     return image_itc_features(search.model, pixels)[0].cpu().numpy()
 
 
