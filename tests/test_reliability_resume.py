@@ -5,14 +5,19 @@ the batch size, world size and training data it resumes."""
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 from types import ModuleType
+
+import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -114,3 +119,82 @@ p.run_group([sys.executable, "-c", code], grace=0.5)
         assert _gone(grandchildren), [pid for pid in grandchildren if _running(pid)]
     finally:
         _kill_leftovers([*grandchildren, proc.pid])
+
+
+# ---------------------------------------------------------------- a full disk
+TORCH_FULL = (
+    "[enforce fail at inline_container.cc:858] . PytorchStreamWriter failed writing file "
+    "data/0: file write failed"
+)
+
+
+def _save_tiny(path: Path) -> Path:
+    from lavis_syncmask.common.checkpoint import save_checkpoint
+
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    return save_checkpoint(path, model=model, optimizer=optimizer, scaler=None, epoch=0,
+                           config_yaml="run: {}\n")  # fmt: skip
+
+
+def _torch_save_failing(error: BaseException):
+    def save(obj: object, f: str | os.PathLike[str], *args: object, **kwargs: object) -> None:
+        Path(f).write_bytes(b"partial")  # what a writer leaves before the device fills up
+        raise error
+
+    return save
+
+
+@pytest.mark.parametrize(
+    "error", [OSError(errno.ENOSPC, "No space left on device"), RuntimeError(TORCH_FULL)]
+)
+def test_a_full_disk_names_the_checkpoint_and_leaves_no_partial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException
+) -> None:
+    monkeypatch.setattr(torch, "save", _torch_save_failing(error))
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10, 10, 0))
+    target = tmp_path / "run" / "checkpoint_0.pth"
+    with pytest.raises(OSError, match=rf"^\[Errno 28\] no space left on device writing {target}"):
+        _save_tiny(target)
+    assert not target.exists() and not list(target.parent.glob(".*.tmp"))
+
+
+def test_a_torch_write_failure_with_space_left_names_the_path_not_a_full_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(torch, "save", _torch_save_failing(RuntimeError(TORCH_FULL)))
+    target = tmp_path / "checkpoint_0.pth"
+    with pytest.raises(OSError, match=rf"writing {target} failed, cause unknown .*free there"):
+        _save_tiny(target)
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_full_disk_writing_metrics_or_the_log_names_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lavis_syncmask.evaluation import write_metrics
+    from lavis_syncmask.runner.output import append_log
+
+    (tmp_path / "log.txt").write_text('{"train_loss": 1.0}\n')
+    real_write = os.write
+
+    def write_half_then_fail(fd: int, data: bytes) -> int:
+        if len(data) > 4:
+            return real_write(fd, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", write_half_then_fail)
+    with pytest.raises(OSError, match=rf"no space left on device writing {tmp_path / 'log.txt'}"):
+        append_log(tmp_path, {"loss": 0.123456789}, "train")
+    monkeypatch.undo()
+    assert (tmp_path / "log.txt").read_text() == '{"train_loss": 1.0}\n'  # no half line
+
+    def no_room(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", no_room)
+    metrics = tmp_path / "metrics.json"
+    with pytest.raises(OSError, match=rf"no space left on device writing {metrics}"):
+        write_metrics(tmp_path, {"r_mean": 1.0}, task="t", protocol=None, gallery=None,
+                      seeds=None, checkpoint=None, data_files=[], config=None)  # fmt: skip
+    assert not metrics.exists() and not list(tmp_path.glob(".*.tmp"))
