@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import errno
 import importlib.util
+import multiprocessing
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -15,9 +17,11 @@ import sys
 import time
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -198,3 +202,55 @@ def test_a_full_disk_writing_metrics_or_the_log_names_the_file(
         write_metrics(tmp_path, {"r_mean": 1.0}, task="t", protocol=None, gallery=None,
                       seeds=None, checkpoint=None, data_files=[], config=None)  # fmt: skip
     assert not metrics.exists() and not list(tmp_path.glob(".*.tmp"))
+
+
+# ---------------------------------------------------------------- one run a folder
+def _claim(out: str, job_id: str, barrier: Any, results: Any, release: Any) -> None:
+    from lavis_syncmask.cli.launcher import refuse_existing_results  # imported before the fork
+
+    barrier.wait(30)
+    try:
+        refuse_existing_results(OmegaConf.create({"output_dir": out}), job_id, False)
+        results.put("claimed")
+    except FileExistsError as error:
+        results.put(str(error))
+    release.wait(60)  # hold the folder as a live run would, until the other has tried
+
+
+def test_two_runs_started_together_with_one_job_id_never_share_its_folder(tmp_path: Path) -> None:
+    import lavis_syncmask.cli.launcher  # noqa: F401  (imported once, before the forks)
+
+    context = multiprocessing.get_context("fork")
+    barrier, results, release = context.Barrier(2), context.Queue(), context.Event()
+    procs = [
+        context.Process(target=_claim, args=(str(tmp_path), "same", barrier, results, release))
+        for _ in range(2)
+    ]
+    for proc in procs:
+        proc.start()
+    try:
+        outcomes = sorted(results.get(timeout=60) for _ in procs)
+    finally:
+        release.set()
+        for proc in procs:
+            proc.join(30)
+    assert outcomes[0] == "claimed", outcomes
+    assert re.fullmatch(
+        rf"run folder {tmp_path / 'same'} is in use by another run \(process \d+ on .+\); "
+        r"choose another --job-id, or wait for that run to end",
+        outcomes[1],
+    ), outcomes
+    # Once the holder has ended, the folder (still without results) can be used again.
+    later = context.Process(
+        target=_claim, args=(str(tmp_path), "same", _Passing(), results, _Passing())
+    )
+    later.start()
+    later.join(30)
+    assert results.get(timeout=30) == "claimed"
+
+
+class _Passing:
+    """A barrier / event that never waits."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return True
