@@ -5,8 +5,10 @@ the batch size, world size and training data it resumes."""
 
 from __future__ import annotations
 
+import argparse
 import errno
 import importlib.util
+import json
 import multiprocessing
 import os
 import re
@@ -254,3 +256,73 @@ class _Passing:
 
     def wait(self, timeout: float | None = None) -> bool:
         return True
+
+
+# ---------------------------------------------------------------- what a resume resumes
+# 12 iterations an epoch (96 rows, batches of 8), a mid-epoch checkpoint at iteration 6.
+MID = ("datasets.syncmask_toy_data.num_train=96", "run.save_every_iters=6", "run.max_epoch=1")
+
+
+def runner_for(out: Path, job_id: str, *options: str) -> Any:
+    import toy_plugin
+
+    from lavis_syncmask.cli.launcher import make_runner, prepare
+
+    args = argparse.Namespace(
+        cfg_path=str(toy_plugin.RUN_CONFIG), options=[f"run.output_dir={out}", *options],
+        job_id=job_id, imports=["toy_plugin"],
+    )  # fmt: skip
+    return make_runner(prepare(args))
+
+
+@pytest.fixture(scope="module")
+def mid_epoch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("mid")
+    runner_for(out, "first", *MID).train()
+    return out / "first" / "checkpoint_0_iter6.pth"
+
+
+@pytest.mark.parametrize(
+    ("changed", "message"),
+    [
+        ("run.batch_size_train=16", r"batch_size_train=8, this run has 16"),
+        ("run.seed=8", r"seed=7, this run has 8"),
+        (
+            "datasets.syncmask_toy_data.num_train=112",
+            r"training data of 96 rows \(fingerprint \w{12}\), this run has training data of "
+            r"112 rows",
+        ),
+        ("datasets.syncmask_toy_data.seed=4", r"training data of 96 rows \(fingerprint"),
+    ],
+)
+def test_a_mid_epoch_resume_with_other_batches_is_an_error_naming_the_change(
+    mid_epoch: Path, tmp_path: Path, changed: str, message: str
+) -> None:
+    """It said "epoch 0 resumes at iteration 6" and skipped rows never trained on."""
+    runner = runner_for(tmp_path, "again", *MID, f"run.resume_ckpt_path={mid_epoch}", changed)
+    with pytest.raises(
+        ValueError, match=rf"checkpoint {mid_epoch} was written with {message}.*epoch 0 iteration 6"
+    ):
+        runner.train()
+    assert not list((tmp_path / "again").glob("checkpoint_*.pth"))  # nothing trained
+
+
+def test_the_flag_restarts_the_epoch_at_its_first_batch(mid_epoch: Path, tmp_path: Path) -> None:
+    options = (f"run.resume_ckpt_path={mid_epoch}", "run.batch_size_train=16")
+    runner = runner_for(tmp_path, "restart", *MID, *options, "run.resume_from_epoch_start=true")
+    runner.train()
+    logged = (tmp_path / "restart" / "log.txt").read_text().splitlines()
+    steps = [json.loads(line)["train_steps"] for line in logged if '"train_steps"' in line]
+    assert steps == [6]  # all 96 rows in batches of 16, none skipped
+    assert runner.task.started_epochs == [0]
+
+
+def test_a_mid_epoch_checkpoint_records_what_its_batches_depend_on(mid_epoch: Path) -> None:
+    from lavis_syncmask.common.checkpoint import load_checkpoint
+
+    recorded = load_checkpoint(mid_epoch)["resume"]["run"]
+    assert {k: recorded[k] for k in ("batch_size_train", "world_size", "seed")} == {
+        "batch_size_train": 8, "world_size": 1, "seed": 7,
+    }  # fmt: skip
+    assert recorded["data"]["rows"] == 96 and len(recorded["data"]["sha256"]) == 64
+    assert recorded["data"]["rows_only"] is False

@@ -20,13 +20,15 @@ from typing import Any
 
 import torch
 
-from lavis_syncmask.common.distributed import get_rank, get_world_size
-from lavis_syncmask.runner.loaders import refresh_sampler_similarity, skip_batches
+from lavis_syncmask.common.distributed import get_rank
+from lavis_syncmask.runner.loaders import base_loader, refresh_sampler_similarity, skip_batches
 from lavis_syncmask.runner.resume import (
     EpochProgress,
     any_rank,
+    batch_identity,
     capture_rng,
     gather_ranks,
+    identity_changes,
     load_task_state,
     task_state,
 )
@@ -89,16 +91,56 @@ def stopped_by_signal(stop: StopRequests, checkpoint: Path | str | None) -> Trai
     )
 
 
-def resume_epoch(resume: dict[str, Any], task: Any, loader: Any) -> EpochProgress:
-    """This rank's progress in a mid-epoch checkpoint's `resume` state, with the task's
-    running means restored and the loader set to skip the batches already trained on."""
-    ranks = resume["ranks"]
-    if len(ranks) != get_world_size():
+def run_identity(settings: RunSettings, train_loader: Any) -> dict[str, Any]:
+    """What the epoch order of a run with `settings` over `train_loader` depends on."""
+    dataset = base_loader(train_loader).dataset
+    return batch_identity(settings.batch_size_train, settings.seed, dataset)
+
+
+def mid_epoch_resume(
+    checkpoint: dict[str, Any], settings: RunSettings, source: str
+) -> dict[str, Any] | None:
+    """The `resume` state a run continues a mid-epoch checkpoint's epoch from, or None when
+    `run.resume_from_epoch_start` asks to restart that epoch at its first batch."""
+    if not settings.resume_from_epoch_start:
+        return checkpoint["resume"]
+    done = checkpoint["resume"]["ranks"][0]["iteration"]
+    logger.warning(
+        "run.resume_from_epoch_start: epoch %d restarts at its first batch from the weights "
+        "of %s, so its first %d batches are trained on twice",
+        int(checkpoint["epoch"]), source, done,
+    )  # fmt: skip
+    return None
+
+
+def check_resumable(resume: dict[str, Any], identity: dict[str, Any], source: str) -> None:
+    """Refuse to skip into an epoch whose batches are not the ones the checkpoint saw: another
+    batch size, world size, seed or training set (runner/resume.batch_identity)."""
+    first = resume["ranks"][0]
+    where = f"epoch {first['epoch']} iteration {first['iteration']}"
+    saved = resume.get("run")
+    changes = [] if saved is None else identity_changes(saved, identity)
+    if saved is None:  # written before these checks: only the process count can be checked
+        logger.warning("%s records no batch size or data fingerprint: not checked", source)
+        if len(resume["ranks"]) != identity["world_size"]:
+            changes = [f"world_size={len(resume['ranks'])}, this run has {identity['world_size']}"]
+    if changes:
         raise ValueError(
-            f"run.resume_ckpt_path: a mid-epoch checkpoint of {len(ranks)} process(es) "
-            f"cannot resume exactly with {get_world_size()}; resume from an epoch checkpoint"
+            f"run.resume_ckpt_path: checkpoint {source} was written with "
+            f"{'; with '.join(changes)}. Resuming at {where} would skip batches of another "
+            "epoch order, and rows never trained on. Resume with the same settings and data, "
+            "or set run.resume_from_epoch_start=true to restart that epoch at its first batch"
         )
-    progress = EpochProgress.from_state(dict(ranks[get_rank()]))
+
+
+def resume_epoch(
+    resume: dict[str, Any], task: Any, loader: Any, identity: dict[str, Any], source: str
+) -> EpochProgress:
+    """This rank's progress in a mid-epoch checkpoint's `resume` state (checked against this
+    run's `identity`), with the task's running means restored and the loader set to skip the
+    batches already trained on."""
+    check_resumable(resume, identity, source)
+    progress = EpochProgress.from_state(dict(resume["ranks"][get_rank()]))
     load_task_state(task, progress.task)
     skip_batches(loader, progress.iteration)
     logger.info("epoch %d resumes at iteration %d", progress.epoch, progress.iteration)
@@ -106,12 +148,17 @@ def resume_epoch(resume: dict[str, Any], task: Any, loader: Any) -> EpochProgres
 
 
 def mid_epoch_state(
-    progress: EpochProgress, task: Any, sampler_embeddings: torch.Tensor | None
+    progress: EpochProgress,
+    task: Any,
+    sampler_embeddings: torch.Tensor | None,
+    identity: dict[str, Any],
 ) -> dict[str, Any]:
     """The `resume` entry of a mid-epoch checkpoint: every rank's progress with its RNG
-    states and task sums (a collective: every rank calls it), and the sampler embeddings."""
+    states and task sums (a collective: every rank calls it), the sampler embeddings, and
+    what the epoch's batches depend on (`run`: runner/resume.batch_identity)."""
     progress.rng, progress.task = capture_rng(), task_state(task)
-    return {"ranks": gather_ranks(progress.state()), "sampler_embeddings": sampler_embeddings}
+    ranks = gather_ranks(progress.state())
+    return {"ranks": ranks, "sampler_embeddings": sampler_embeddings, "run": identity}
 
 
 def sampler_similarity_for_epoch(
