@@ -326,3 +326,61 @@ def test_a_mid_epoch_checkpoint_records_what_its_batches_depend_on(mid_epoch: Pa
     }  # fmt: skip
     assert recorded["data"]["rows"] == 96 and len(recorded["data"]["sha256"]) == 64
     assert recorded["data"]["rows_only"] is False
+
+
+# ---------------------------------------------------------------- the max_bad_steps checkpoint
+# 12 iterations: a run that blew up at iteration 3 used to stop at 6, with NaN weights.
+BAD_RUN = ("datasets.syncmask_toy_data.num_train=96", "run.max_epoch=1", "run.max_bad_steps=3")
+def _nan_batches(task: Any, model: Any, samples: dict[str, Any]) -> Any:
+    """Iterations 3-5 get a NaN input: NaN features reach the queue, the loss is NaN."""
+    if samples["epoch"] == 0 and samples["iters"] in (3, 4, 5):
+        samples = {**samples, "x": samples["x"] * float("nan")}
+    return model(samples)["loss"]
+
+
+def _gradient_blow_up(task: Any, model: Any, samples: dict[str, Any]) -> Any:
+    """Iterations 3-5 have a finite loss with infinite gradients: one optimizer step on them
+    made every weight NaN, and the following losses NaN."""
+    loss = model(samples)["loss"]
+    if samples["epoch"] == 0 and samples["iters"] in (3, 4, 5):
+        loss.register_hook(lambda grad: grad * float("inf"))
+    return loss
+
+
+@pytest.fixture(scope="module")
+def last_good(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The state after iterations 0-2 of an undisturbed run."""
+    from lavis_syncmask.common.checkpoint import load_checkpoint
+
+    out = tmp_path_factory.mktemp("good")
+    runner_for(out, "good", *BAD_RUN[:2], "run.save_every_iters=3").train()
+    return load_checkpoint(out / "good" / "checkpoint_0_iter3.pth")
+
+
+@pytest.mark.parametrize("fault", [_nan_batches, _gradient_blow_up])
+def test_the_max_bad_steps_checkpoint_holds_the_last_finite_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, last_good: dict[str, Any], fault: Any
+) -> None:
+    """Its queues were NaN, and so were its weights when the blow-up came in one step."""
+    import toy_plugin
+
+    from lavis_syncmask.common.checkpoint import load_checkpoint
+    from lavis_syncmask.runner.signals import NonFiniteLossError
+
+    monkeypatch.setattr(toy_plugin.ToyTask, "train_step", fault)
+    runner = runner_for(tmp_path, "bad", *BAD_RUN)
+    with pytest.raises(NonFiniteLossError) as stop:
+        runner.train()
+    assert re.search(
+        r"3 bad steps in a row .* the last at epoch 0 iteration 5: .* holds the state after "
+        r"iteration 2: every weight, buffer and optimizer value in it is finite",
+        str(stop.value),
+    ), stop.value
+    saved = load_checkpoint(stop.value.checkpoint)
+    assert saved["model"].keys() == last_good["model"].keys()
+    for key, value in last_good["model"].items():
+        assert torch.isfinite(saved["model"][key].float()).all(), key
+        assert torch.equal(saved["model"][key], value), key  # queues and teacher too
+    for pid, state in last_good["optimizer"]["state"].items():
+        for name, value in state.items():
+            assert torch.equal(saved["optimizer"]["state"][pid][name], value), (pid, name)

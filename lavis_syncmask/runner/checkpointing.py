@@ -2,7 +2,8 @@
 
 After every training iteration the loop calls a :class:`StepHook`, which
 - stops the run with a checkpoint and :class:`NonFiniteLossError` after `run.max_bad_steps`
-  non-finite losses in a row (the skipped steps left the weights at their last good value);
+  bad steps in a row (the loop skipped their updates and undid their buffer writes, so the
+  checkpoint holds the state after the last good step; the message says so after checking);
 - at optimizer-update boundaries only (so no accumulated gradient is lost), writes a mid-epoch
   checkpoint every `run.save_every_iters` iterations, and writes one and stops the epoch when
   SIGTERM or SIGINT arrived on any rank.
@@ -20,6 +21,7 @@ from typing import Any
 
 import torch
 
+from lavis_syncmask.common.checkpoint import load_checkpoint
 from lavis_syncmask.common.distributed import get_rank
 from lavis_syncmask.runner.loaders import base_loader, refresh_sampler_similarity, skip_batches
 from lavis_syncmask.runner.resume import (
@@ -34,6 +36,7 @@ from lavis_syncmask.runner.resume import (
 )
 from lavis_syncmask.runner.settings import RunSettings
 from lavis_syncmask.runner.signals import NonFiniteLossError, StopRequests, TrainingStopped
+from lavis_syncmask.runner.step_guard import non_finite_entries
 
 SaveProgress = Callable[[EpochProgress], "Path | None"]
 
@@ -59,11 +62,11 @@ class StepHook:
         if progress.in_a_row >= self.settings.max_bad_steps:
             path = self.save(progress)
             raise NonFiniteLossError(
-                f"{progress.in_a_row} non-finite losses in a row (run.max_bad_steps="
-                f"{self.settings.max_bad_steps}), the last at epoch {progress.epoch} iteration "
-                f"{progress.iteration - 1}: the run stopped. Their updates were skipped, so the "
-                f"checkpoint {path} holds the last good weights. Lower run.init_lr, set "
-                "run.max_grad_norm, or look for bad rows in the data.",
+                f"{progress.in_a_row} bad steps in a row (a non-finite loss or non-finite "
+                f"gradients; run.max_bad_steps={self.settings.max_bad_steps}), the last at "
+                f"epoch {progress.epoch} iteration {progress.iteration - 1}: the run stopped. "
+                f"{what_was_saved(path, progress)} Lower run.init_lr, set run.max_grad_norm, "
+                "or look for bad rows in the data.",
                 exit_code=1,
                 checkpoint=None if path is None else str(path),
             )
@@ -77,6 +80,27 @@ class StepHook:
             self.checkpoint = self.save(progress)
             self.last_saved = progress.iteration
         return stopping
+
+
+def what_was_saved(path: Path | None, progress: EpochProgress) -> str:
+    """What the `max_bad_steps` checkpoint holds, checked in the file itself (main process)."""
+    last = progress.iteration - progress.in_a_row - 1
+    when = f"after iteration {last}" if last >= 0 else "at the start of the epoch"
+    if path is None:
+        return f"The checkpoint holds the state {when}."
+    saved = load_checkpoint(path, "the max_bad_steps checkpoint")
+    bad = non_finite_entries(saved["model"]) + [
+        f"optimizer state {pid}.{key}"
+        for pid, entry in saved["optimizer"]["state"].items()
+        for key in non_finite_entries(entry)
+    ]
+    if bad:  # non-finite before the last good step already (e.g. loaded so)
+        return f"The checkpoint {path} holds the state {when}, yet non-finite in {bad[:5]}."
+    return (
+        f"Their updates were skipped and their writes to queues and momentum encoders undone, "
+        f"so the checkpoint {path} holds the state {when}: every weight, buffer and optimizer "
+        "value in it is finite."
+    )
 
 
 def stopped_by_signal(stop: StopRequests, checkpoint: Path | str | None) -> TrainingStopped:
