@@ -331,6 +331,8 @@ def test_a_mid_epoch_checkpoint_records_what_its_batches_depend_on(mid_epoch: Pa
 # ---------------------------------------------------------------- the max_bad_steps checkpoint
 # 12 iterations: a run that blew up at iteration 3 used to stop at 6, with NaN weights.
 BAD_RUN = ("datasets.syncmask_toy_data.num_train=96", "run.max_epoch=1", "run.max_bad_steps=3")
+
+
 def _nan_batches(task: Any, model: Any, samples: dict[str, Any]) -> Any:
     """Iterations 3-5 get a NaN input: NaN features reach the queue, the loss is NaN."""
     if samples["epoch"] == 0 and samples["iters"] in (3, 4, 5):
