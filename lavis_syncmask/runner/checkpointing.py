@@ -86,8 +86,8 @@ def what_was_saved(path: Path | None, progress: EpochProgress) -> str:
     """What the `max_bad_steps` checkpoint holds, checked in the file itself (main process)."""
     last = progress.iteration - progress.in_a_row - 1
     when = f"after iteration {last}" if last >= 0 else "at the start of the epoch"
-    if path is None:
-        return f"The checkpoint holds the state {when}."
+    if path is None:  # another rank: rank 0 wrote the file and checks it
+        return "Rank 0 wrote the checkpoint and its message says what it holds."
     saved = load_checkpoint(path, "the max_bad_steps checkpoint")
     bad = non_finite_entries(saved["model"]) + [
         f"optimizer state {pid}.{key}"
