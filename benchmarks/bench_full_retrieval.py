@@ -34,7 +34,6 @@ import os
 import platform
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -47,6 +46,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from lavis_syncmask.common.processes import run_group  # noqa: E402
 from lavis_syncmask.evaluation import batched_pair_scores, bidirectional_recalls, full_retrieval  # noqa: E402
 from lavis_syncmask.evaluation.recall import RETRIEVAL_KS  # noqa: E402
 
@@ -191,7 +191,7 @@ def worker(args: argparse.Namespace) -> None:
 
 def spawn(method: str, argv: list[str]) -> dict:
     cmd = [sys.executable, __file__, *argv, "--worker", method]
-    out = subprocess.run(cmd, capture_output=True, text=True)
+    out = run_group(cmd)
     if out.returncode != 0:
         raise RuntimeError(f"{method} worker failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -212,7 +212,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         return worker(args)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    commit = run_group(["git", "rev-parse", "--short", "HEAD"])
     threads = args.threads or torch.get_num_threads()
     print(
         f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, "

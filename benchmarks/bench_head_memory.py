@@ -20,7 +20,6 @@ import argparse
 import json
 import platform
 import resource
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -147,18 +146,20 @@ def measure(head: str, layout: str, n: int) -> dict[str, Any]:
 
 
 def run_child(head: str, layout: str, n: int) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, __file__, "--child", head, layout, "--batch", str(n)],
-        capture_output=True, text=True, check=False, cwd=REPO,
-    )  # fmt: skip
+    from lavis_syncmask.common.processes import run_group  # the children skip it
+
+    done = run_group(
+        [sys.executable, __file__, "--child", head, layout, "--batch", str(n)], cwd=REPO
+    )
     if done.returncode != 0:
         raise RuntimeError(f"{head}/{layout} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def commit() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True)
-    return out.stdout.decode().strip() or "?"
+    from lavis_syncmask.common.processes import run_group  # the children skip it
+
+    return run_group(["git", "rev-parse", "--short", "HEAD"], cwd=REPO).stdout.strip() or "?"
 
 
 def report(rows: list[dict[str, Any]]) -> None:

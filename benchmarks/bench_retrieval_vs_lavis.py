@@ -18,7 +18,6 @@ import argparse
 import ctypes
 import json
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -147,13 +146,15 @@ def main() -> None:
     if args.method:  # child process
         print(json.dumps(run_method(args.method, args)))
         return
+    from lavis_syncmask.common.processes import run_group  # the child skips it
+
     data = Path(args.data_dir)
     if not (data / "fashiongen_256_256_validation.h5").exists():
         from lavis_syncmask.synthetic import generate_catalogue
 
         # About 3.5 views per product; a few training products keep the generator happy.
         generate_catalogue(data, 200, max(1, args.rows * 2 // 7), seed=0, progress=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    commit = run_group(["git", "rev-parse", "--short", "HEAD"])
     print(f"machine: {platform.platform()}, {args.threads} torch threads, cpu")
     print(f"commit: {commit.stdout.strip() or 'unknown'}; k_test={args.k}; data={data}")
     results = {}
@@ -161,7 +162,7 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--method", method, "--data-dir", str(data)]
         cmd += ["--vocab", args.vocab, "--k", str(args.k), "--threads", str(args.threads)]
         cmd += ["--rows", "0"] + (["--checkpoint", args.checkpoint] if args.checkpoint else [])
-        out = subprocess.run(cmd, capture_output=True, text=True)
+        out = run_group(cmd)
         if out.returncode:
             raise SystemExit(f"{method} failed:\n{out.stderr[-3000:]}")
         results[method] = json.loads(out.stdout.strip().splitlines()[-1])

@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +32,8 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]  # this checkout's package, not an installed one
+
+from lavis_syncmask.common.processes import check_finished, run_group  # noqa: E402
 
 
 def _status_kib(field: str) -> int:
@@ -120,7 +121,7 @@ def child(method: str, args: argparse.Namespace, procs: int = 1) -> list[dict[st
             prefix += ["--master_addr=127.0.0.1", f"--master_port={port}"]
         path = os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")]))
         env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
-        subprocess.run([*prefix, *script], check=True, env=env)
+        check_finished(run_group([*prefix, *script], env=env, capture=False), "the sharded run")
         return [json.loads(p.read_text()) for p in sorted(Path(tmp).glob("rank*.json"))]
 
 
@@ -151,7 +152,7 @@ def main() -> None:
     if args.data_dir is None:
         args.data_dir = scratch.name
         make_data(args)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    commit = run_group(["git", "rev-parse", "--short", "HEAD"])
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores; commit {commit.stdout.strip()}")
     print(f"config: {vars(args)}")
     one = child("sharded", args, procs=1)[0]

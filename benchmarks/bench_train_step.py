@@ -17,7 +17,6 @@ import argparse
 import json
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -121,17 +120,21 @@ def measure_peak(size: str, variant: str, vocab: str, device: str, batch_size: i
 
 def peak_memory(size: str, variant: str, args, vocab: Path) -> float:
     """`measure_peak` in a fresh process, so one configuration's caches never help another."""
+    from lavis_syncmask.common.processes import check_finished, run_group  # the children skip it
+
     code = (
         f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
         "import bench_train_step as b; "
         f"print(b.measure_peak({size!r}, {variant!r}, {str(vocab)!r}, {args.device!r}, "
         f"{args.batch_size}))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = check_finished(run_group([sys.executable, "-c", code]), "the peak-memory child")
     return float(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
+    from lavis_syncmask.common.processes import run_group  # the children skip it
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", nargs="+", default=["tiny", "small"], choices=list(SIZES))
     parser.add_argument("--steps", type=int, default=20)
@@ -141,7 +144,7 @@ def main() -> None:
     args = parser.parse_args()
     from model_fixtures import write_vocab
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    commit = run_group(["git", "rev-parse", "--short", "HEAD"])
     print(f"machine: {platform.platform()}, {torch.get_num_threads()} threads, {args.device}")
     print(f"commit: {commit.stdout.strip() or 'unknown'}; config: {vars(args)}")
     with tempfile.TemporaryDirectory() as tmp:

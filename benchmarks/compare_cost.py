@@ -9,7 +9,6 @@ from __future__ import annotations
 import concurrent.futures as futures
 import ctypes
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,6 +19,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from compare_train import METHODS, Recipe, build_model, datasets, optimizer_for  # noqa: E402
+
+from lavis_syncmask.common.processes import run_group  # noqa: E402
 
 
 def _batch(data_dir: Path, recipe: Recipe) -> dict[str, Any]:
@@ -91,7 +92,7 @@ def peak_memory(method: str, data_dir: Path, recipe: Recipe) -> float:
         "import compare_cost as c, compare_train as t; "
         f"print(c.measure_peak({method!r}, {str(data_dir)!r}, t.Recipe(**{recipe.__dict__!r})))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    out = run_group([sys.executable, "-c", code])
     if out.returncode:
         raise RuntimeError(f"peak memory of {method} failed:\n{out.stderr[-3000:]}")
     return float(out.stdout.strip().splitlines()[-1])

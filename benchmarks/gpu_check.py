@@ -12,8 +12,9 @@ JSON with the GPU's name and every step's outcome:
 The machine needs PyTorch (+ torchvision, numpy, OpenCV, h5py, pandas, scikit-learn) and no
 network: `--wheels DIR` (from `benchmarks/gpu_wheels.sh DIR`) is unpacked into a private folder
 put first on every child's PYTHONPATH, with the import shims of `gpu_env/` (see
-`syncmask_gpu_shims.py`). Steps run in subprocesses with time limits that add up to under
-8 minutes; a failed step is recorded and the next one still runs.
+`syncmask_gpu_shims.py`). Steps run in subprocesses, each in its own process group that is
+ended whole at its time limit or when this script is signalled (`common/processes.py`); the
+limits add up to under 8 minutes; a failed step is recorded and the next one still runs.
 
     bash benchmarks/gpu_check.sh /path/to/wheels [OUT.json]             # on the GPU machine
     python benchmarks/gpu_check.py --device cpu --tiny --out check.json  # CPU, in seconds
@@ -23,15 +24,16 @@ from __future__ import annotations
 
 import argparse
 import glob
+import importlib.util
 import json
 import os
 import platform
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
@@ -45,6 +47,20 @@ LIMITS = {
     "gpu": {"imports": 90, "train": 75, "torchrun": 75, "evaluate": 60, "bench": 240},
     "cpu": {"imports": 120, "train": 120, "torchrun": 120, "evaluate": 90, "bench": 120},
 }
+
+
+def _load_processes() -> ModuleType:
+    """`lavis_syncmask/common/processes.py` (standard library only) without importing the
+    package, whose `__init__` imports LAVIS: here only the children see the unpacked wheels."""
+    path = ROOT / "lavis_syncmask" / "common" / "processes.py"
+    spec = importlib.util.spec_from_file_location("syncmask_processes", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+PROCESSES = _load_processes()
 
 
 def child_env(site: Path | None) -> dict[str, str]:
@@ -68,15 +84,11 @@ def run_step(name: str, cmd: list[str], env: dict, cwd: Path, limit: float) -> d
     if limit < 5:
         print(f"[gpu_check] {name}: skipped (out of time)")
         return {"ok": False, "error": "skipped: the overall time budget ran out", "_stdout": ""}
-    try:
-        proc = subprocess.run(
-            cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=limit, check=False
-        )
-        status, out, err = proc.returncode, proc.stdout, proc.stderr
-    except subprocess.TimeoutExpired as exc:
-        status, out, err = "timeout", exc.stdout or "", exc.stderr or ""
-        out = out.decode() if isinstance(out, bytes) else out
-        err = err.decode() if isinstance(err, bytes) else err
+    # Its own process group, ended whole at the limit: torchrun's worker and the worker's
+    # DataLoader processes outlived a plain subprocess timeout (issue 20).
+    done = PROCESSES.run_group(cmd, cwd=cwd, env=env, timeout=limit)
+    status = "timeout" if done.timed_out else done.returncode
+    out, err = done.stdout, done.stderr
     record: dict[str, Any] = {
         "ok": status == 0,
         "seconds": round(time.perf_counter() - start, 1),
@@ -289,9 +301,7 @@ def _free_port() -> int:
 
 
 def _commit() -> str | None:
-    out = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    )
+    out = PROCESSES.run_group(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, timeout=30)
     return out.stdout.strip() or None
 
 

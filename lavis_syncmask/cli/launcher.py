@@ -135,16 +135,22 @@ def resolve_job_id(requested: str | None) -> str:
 
 
 def refuse_existing_results(run_cfg: Any, job_id: str, overwrite: bool) -> None:
-    """Never write into a folder that holds results unless `--overwrite`; resuming from a
-    checkpoint of that same folder continues the run there and is allowed."""
+    """Claim the run folder for this run (a second run with the same `--job-id` started
+    alongside is refused, `common/paths.claim_job_folder`), and never write into a folder that
+    holds results unless `--overwrite`; resuming from a checkpoint of that same folder
+    continues the run there and is allowed."""
     from lavis_syncmask.common.distributed import broadcast_object, is_main_process
-    from lavis_syncmask.common.paths import existing_results, job_folder
+    from lavis_syncmask.common.paths import claim_job_folder, existing_results, job_folder
 
     problem = None
     if is_main_process():  # one verdict, before rank 0 writes anything there
         settings = RunSettings.from_run_cfg(run_cfg)
         folder = job_folder(settings.output_dir, job_id)
-        found = existing_results(folder)
+        try:
+            claim_job_folder(folder)
+        except FileExistsError as error:
+            problem = str(error)
+        found = [] if problem else existing_results(folder)
         resume = settings.resume_ckpt_path
         resumed_from = Path(str(resume)).expanduser().resolve().parent if resume else None
         if found and not overwrite and resumed_from != folder.resolve():

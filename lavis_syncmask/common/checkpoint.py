@@ -26,6 +26,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from lavis_syncmask.common.disk import partial_path, write_error
+
 FORMAT_VERSION = 1
 #: Keys every training checkpoint written by :func:`save_checkpoint` has.
 CHECKPOINT_KEYS = (
@@ -65,7 +67,8 @@ def save_checkpoint(
     best_agg_metric: float | None = None,
     resume: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a resumable checkpoint atomically (a crash mid-write never leaves a torn file).
+    """Write a resumable checkpoint atomically (a crash mid-write never leaves a torn file);
+    a full disk is a `NoSpaceError` naming the path (common/disk.py), not torch's bare error.
 
     `model` is the bare model (not the DDP wrapper), so keys carry no `module.` prefix.
     `resume` is the mid-epoch state (runner/resume.py `EpochProgress.state()`); None for a
@@ -84,12 +87,16 @@ def save_checkpoint(
         "format_version": FORMAT_VERSION,
         "resume": resume,
     }
-    partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    partial = partial_path(target)
     try:
         torch.save(payload, partial)
         os.replace(partial, target)
-    except BaseException:
-        partial.unlink(missing_ok=True)  # e.g. disk full: leave no partial file behind
+    except BaseException as error:
+        # Named before the partial file goes: on a full disk, that file is what fills it.
+        clear = write_error(target, error)
+        partial.unlink(missing_ok=True)  # leave no partial file behind
+        if clear is not None:
+            raise clear from error
         raise
     logger.info("saved checkpoint of epoch %d to %s", epoch, target)
     return target

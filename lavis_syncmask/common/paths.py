@@ -6,7 +6,9 @@ absolute paths built from its own location, and resolve user data paths itself.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import socket
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -70,3 +72,36 @@ def existing_results(folder: Path) -> list[str]:
     if not folder.is_dir():
         return []
     return sorted({p.name for pattern in RESULT_PATTERNS for p in folder.glob(pattern)})
+
+
+#: In a run folder: the file whose lock marks the folder as in use by a live run.
+LOCK_FILE = ".run.lock"
+#: Run folders this process holds, with the descriptor that holds each lock.
+_HELD: dict[Path, int] = {}
+
+
+def claim_job_folder(folder: Path) -> Path:
+    """Create ``folder`` if needed and lock it for the rest of this process, so two runs
+    started together with one ``--job-id`` can never share it (issue 20: one run's
+    config.yaml and the other's log.txt ended up side by side). The second gets a
+    FileExistsError naming the folder and the process that holds it. The lock is an
+    ``flock`` on ``<folder>/.run.lock``: the system drops it when its holder ends, however
+    it ends, so no stale lock outlives a killed run. A process may claim a folder again."""
+    folder = folder.absolute()
+    if folder in _HELD:
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise FileExistsError(
+            f"run folder {folder} is in use by another run ({holder}); choose another "
+            "--job-id, or wait for that run to end"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"process {os.getpid()} on {socket.gethostname()}\n".encode())
+    _HELD[folder] = fd
+    return folder

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from lavis_syncmask.common.disk import reporting_full_disk, write_error
+
 
 def _git_commit() -> str | None:
     """Short commit of the checkout this module lives in, or None outside git."""
@@ -129,14 +131,17 @@ def _replace_atomically(path: Path, text: str) -> None:
         with os.fdopen(handle, "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
+        clear = write_error(path, error)  # a full disk names the file (common/disk.py)
         Path(tmp).unlink(missing_ok=True)
+        if clear is not None:
+            raise clear from error
         raise
 
 
 def _append_locked(path: Path, text: str) -> None:
     """Append under an exclusive lock, so lines of concurrent evaluations never interleave."""
-    with open(path, "a", encoding="utf-8") as f:
+    with reporting_full_disk(path), open(path, "a", encoding="utf-8") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             f.write(text)

@@ -9,8 +9,10 @@ It replaces LAVIS's `BaseTask._train_inner_loop`, whose pitfalls break SyncMask 
   sync only on update steps;
 - epoch statistics are averaged over ranks with a collective on the backend's device (LAVIS's
   MetricLogger makes a CUDA tensor), and a tqdm bar shows progress on the main process;
-- a non-finite loss (on any rank) skips that step's backward and is counted (`skipped_steps`);
-  the runner stops the run after `run.max_bad_steps` of them in a row;
+- a non-finite loss (on any rank) skips that step's backward, and non-finite gradients skip
+  the optimizer step; either is counted (`skipped_steps`) and undoes what the forward passes
+  of the update changed in buffers and momentum encoders (runner/step_guard.py), so the live
+  state stays finite; the runner stops the run after `run.max_bad_steps` of them in a row;
 - an epoch can start at a given batch (mid-epoch resume) and stop after any step (the
   runner's `after_step` hook: periodic and signal checkpoints).
 The per-step work stays in `task.train_step(model, samples)`, which returns the loss tensor.
@@ -41,6 +43,7 @@ from lavis_syncmask.common.distributed import (
 )
 from lavis_syncmask.common.precision import AmpMode, autocast
 from lavis_syncmask.runner.resume import EpochProgress, restore_rng
+from lavis_syncmask.runner.step_guard import ForwardStateGuard, gradients_finite
 
 logger = logging.getLogger(__name__)
 
@@ -94,17 +97,22 @@ def _apply_update(
     optimizer: torch.optim.Optimizer,
     scaler: Any | None,
     settings: LoopSettings,
-) -> None:
-    if settings.max_grad_norm is not None:
-        if scaler is not None:
-            scaler.unscale_(optimizer)  # clip true gradients, not scaled ones
-        torch.nn.utils.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
+) -> bool:
+    """One optimizer step; False when non-finite gradients made it skip the step (fp16's
+    scaler skips such steps by itself and backs off its scale: not counted as bad)."""
     if scaler is not None:
+        if settings.max_grad_norm is not None:
+            scaler.unscale_(optimizer)  # clip true gradients, not scaled ones
+            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
         scaler.step(optimizer)
         scaler.update()
+        finite = True
     else:
-        optimizer.step()
+        finite = gradients_finite(model, settings.max_grad_norm)
+        if finite:  # a step on NaN / inf gradients would make every weight non-finite
+            optimizer.step()
     optimizer.zero_grad(set_to_none=True)
+    return finite
 
 
 def _all_ranks_finite(value: float) -> bool:
@@ -185,6 +193,7 @@ def train_one_epoch(
         mininterval=2.0,
     )
     stopped, group_has_grads = False, False
+    guard, first = ForwardStateGuard(model), state.iteration
     for i in bar:
         samples = move_to_device(next(batches), device)
         # `starts_update`: the first micro-batch after an optimizer step. A model that keeps
@@ -200,17 +209,24 @@ def train_one_epoch(
         )
         lr_scheduler.step(cur_epoch=epoch, cur_step=i)
         is_update = (i + 1) % settings.accum_grad_iters == 0 or i + 1 == iters
+        if samples["starts_update"] or i == first:
+            guard.save()  # what a bad step of this update will put back
         value = _forward_backward(
             task, model, samples, scaler, settings, sync=is_update, device=device
         )
-        _count(state, value, epoch, i)
+        bad = None if value is not None else "non-finite loss"
         group_has_grads = group_has_grads or value is not None
         if is_update:
             if group_has_grads:
-                _apply_update(model, optimizer, scaler, settings)
-                state.updates += 1
+                if _apply_update(model, optimizer, scaler, settings):
+                    state.updates += 1
+                else:
+                    bad = "non-finite gradients"
             optimizer.zero_grad(set_to_none=True)
             group_has_grads = False
+        if bad is not None:
+            guard.restore()  # undo this update's queue writes and teacher EMA steps
+        _count(state, None if bad else value, epoch, i, bad)
         state.iteration = i + 1
         if i % settings.log_freq == 0 or i + 1 == iters:
             done = max(1, state.iteration - state.skipped)
@@ -234,14 +250,17 @@ def train_one_epoch(
     return stats
 
 
-def _count(state: EpochProgress, value: float | None, epoch: int, step: int) -> None:
-    """Add a step's loss to the epoch sums, or count it as a skipped non-finite step."""
+def _count(
+    state: EpochProgress, value: float | None, epoch: int, step: int, why: str | None
+) -> None:
+    """Add a step's loss to the epoch sums, or count it as a bad step (`why`: what was not
+    finite)."""
     if value is None:
         state.skipped += 1
         state.in_a_row += 1
         logger.warning(
-            "epoch %d iteration %d: non-finite loss, update skipped (%d skipped this epoch, "
-            "%d in a row)", epoch, step, state.skipped, state.in_a_row,
+            "epoch %d iteration %d: %s, update skipped (%d skipped this epoch, %d in a row)",
+            epoch, step, why, state.skipped, state.in_a_row,
         )  # fmt: skip
     else:
         state.loss_sum += value

@@ -12,6 +12,7 @@ import torch
 from lavis.common.registry import registry
 
 from lavis_syncmask.common.checkpoint import remove_stale_partials
+from lavis_syncmask.common.disk import append_line, write_text_atomically
 from lavis_syncmask.common.distributed import is_main_process
 from lavis_syncmask.common.paths import job_folder
 
@@ -38,7 +39,7 @@ def prepare_run_folder(output_dir: str, job_id: str, config_yaml: str) -> tuple[
         registry.register_path(name, str(path))
     if is_main_process():
         remove_stale_partials(run_dir)
-        (run_dir / CONFIG_FILE).write_text(config_yaml, encoding="utf-8")
+        write_text_atomically(run_dir / CONFIG_FILE, config_yaml)
     return run_dir, result_dir
 
 
@@ -47,5 +48,4 @@ def append_log(run_dir: Path, stats: Any, split_name: str) -> None:
     if not is_main_process() or not isinstance(stats, dict):
         return
     line = json.dumps({f"{split_name}_{k}": v for k, v in stats.items()}, default=jsonable)
-    with open(run_dir / LOG_FILE, "a", encoding="utf-8") as handle:
-        handle.write(line + "\n")
+    append_line(run_dir / LOG_FILE, line)  # a full disk: a clear error, no half line

@@ -9,6 +9,13 @@ re-embeds the catalogue (`run.sampler.refresh_every`), the embeddings it was ref
 scaler are in the checkpoint already (common/checkpoint.py). Everything here is plain lists,
 numbers and tensors, so checkpoints still load with `weights_only=True`.
 
+Which rows the skipped batches held also depends on the batch size, the number of processes,
+the seed and the training set: a mid-epoch checkpoint records them (:func:`batch_identity`; the
+rows as a count and a hash of their texts and product ids), and resuming with any of them
+changed is an error naming it (:func:`identity_changes`, issue 20), since skipping k batches of
+another epoch order skips rows never trained on. `run.resume_from_epoch_start` restarts the
+checkpoint's epoch at its first batch instead.
+
 Limit: with `num_workers > 0` the batches after a resume go to other worker processes than
 in the uninterrupted run, so random augmentations drawn inside workers differ; the shipped
 recipes' processors are deterministic (`blip_image_eval`, `syncmask_text`).
@@ -16,6 +23,7 @@ recipes' processors are deterministic (`blip_image_eval`, `syncmask_text`).
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -23,9 +31,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import ConcatDataset, Sampler
 
-from lavis_syncmask.common.distributed import collective_device, is_dist
+from lavis_syncmask.common.distributed import collective_device, get_world_size, is_dist
 
 
 def capture_rng() -> dict[str, Any]:
@@ -77,6 +85,49 @@ class EpochProgress:
         if unknown:
             raise ValueError(f"mid-epoch resume state has unknown keys {unknown}")
         return cls(**state)
+
+
+def data_fingerprint(dataset: Any) -> dict[str, Any]:
+    """`{"rows", "sha256"}` of a training set: its length, and a hash of every row's text and
+    product id in order when its parts have `sampler_metadata()` (this plugin's datasets), else
+    of the parts' class names and lengths only (`"rows_only": True`)."""
+    parts = dataset.datasets if isinstance(dataset, ConcatDataset) else [dataset]
+    digest = hashlib.sha256()
+    rows_only = not all(callable(getattr(part, "sampler_metadata", None)) for part in parts)
+    for part in parts:
+        digest.update(f"{type(part).__name__}:{len(part)}\n".encode())
+        if not rows_only:
+            meta = part.sampler_metadata()
+            for text, product in zip(meta["texts"], meta["product_ids"], strict=True):
+                digest.update(f"{product}\t{text}\n".encode())
+    return {"rows": len(dataset), "sha256": digest.hexdigest(), "rows_only": rows_only}
+
+
+def batch_identity(batch_size: int, seed: int, dataset: Any) -> dict[str, Any]:
+    """What the batches of an epoch depend on besides (seed, epoch): recorded in a mid-epoch
+    checkpoint and compared on resume (:func:`identity_changes`)."""
+    return {
+        "batch_size_train": int(batch_size),
+        "world_size": get_world_size(),
+        "seed": int(seed),
+        "data": data_fingerprint(dataset),
+    }
+
+
+def _describe_data(data: dict[str, Any]) -> str:
+    return f"training data of {data['rows']} rows (fingerprint {data['sha256'][:12]})"
+
+
+def identity_changes(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """`"<what> the checkpoint had, this run has <what>"` for each difference."""
+    changes = []
+    for key in ("batch_size_train", "world_size", "seed"):
+        if saved.get(key) != current[key]:
+            changes.append(f"{key}={saved.get(key)}, this run has {current[key]}")
+    if saved.get("data") != current["data"]:
+        old = saved.get("data") or {"rows": "?", "sha256": "unknown"}
+        changes.append(f"{_describe_data(old)}, this run has {_describe_data(current['data'])}")
+    return changes
 
 
 def gather_ranks(obj: Any) -> list[Any]:

@@ -14,6 +14,7 @@ semi-hard batch sampler. Task hooks: `before_train_epoch`, `after_train_epoch` /
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import logging
 import time
@@ -282,7 +283,15 @@ class RunnerSyncMask(RunnerBase):
         if callable(hook):
             hook(epoch)
         seed_everything(epoch_seed(self.seed, get_rank(), epoch))
-        return None if resume is None else policy.resume_epoch(resume, self.task, loader)
+        if resume is None:
+            return None
+        source = str(self.resume_ckpt_path)
+        return policy.resume_epoch(resume, self.task, loader, self._run_identity, source)
+
+    @functools.cached_property
+    def _run_identity(self) -> dict[str, Any]:
+        """What this run's epoch order depends on, as a mid-epoch checkpoint records it."""
+        return policy.run_identity(self.settings, self.train_loader)
 
     def _task_epoch_stats(self, epoch: int) -> dict[str, Any]:
         after = getattr(self.task, "after_train_epoch", None)
@@ -350,7 +359,9 @@ class RunnerSyncMask(RunnerBase):
     def _save_progress(self, progress: EpochProgress) -> Path | None:
         """A mid-epoch checkpoint at `progress` (every rank's RNG and running sums with it);
         returns its path (on the main process)."""
-        state = policy.mid_epoch_state(progress, self.task, self._sampler_embeddings)
+        state = policy.mid_epoch_state(
+            progress, self.task, self._sampler_embeddings, self._run_identity
+        )
         path = self._save_checkpoint(progress.epoch, resume=state)
         barrier()
         return path
@@ -385,7 +396,8 @@ class RunnerSyncMask(RunnerBase):
             scaler=self.scaler,
         )
         if checkpoint.get("resume") is not None:  # mid-epoch: that epoch again, from its batch
-            self.start_epoch, self._resume = int(checkpoint["epoch"]), checkpoint["resume"]
+            self.start_epoch = int(checkpoint["epoch"])
+            self._resume = policy.mid_epoch_resume(checkpoint, self.settings, url_or_filename)
         self.best_epoch = checkpoint.get("best_epoch")
         self.best_agg_metric = checkpoint.get("best_agg_metric")
         self.best_epoch, self.best_agg_metric, self.best_checkpoint = policy.best_after_resume(

@@ -66,6 +66,9 @@ class RunSettings:
     log_freq: int = 50  # progress-bar refresh, in iterations
     output_dir: str = "output"  # relative: from the working directory
     resume_ckpt_path: str | None = None  # a checkpoint of this runner to continue from
+    # A mid-epoch checkpoint restarts its epoch at batch 0 (to change batch size, processes
+    # or data, which make resuming at its batch an error).
+    resume_from_epoch_start: bool = False
     checkpoint: str | None = None  # weights evaluated (set by the evaluation launcher)
     save_every_iters: int = 0  # mid-epoch checkpoint every N iterations (0: off)
     keep_last: int = 0  # checkpoints kept on disk (0: all)

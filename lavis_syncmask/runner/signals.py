@@ -29,7 +29,7 @@ class TrainingStopped(Exception):
 
 
 class NonFiniteLossError(TrainingStopped):
-    """`run.max_bad_steps` non-finite losses in a row."""
+    """`run.max_bad_steps` bad steps (non-finite loss or gradients) in a row."""
 
 
 class StopRequests:
