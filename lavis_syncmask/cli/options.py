@@ -18,6 +18,8 @@ import yaml
 from lavis.common.config import Config
 from omegaconf import DictConfig, OmegaConf
 
+from lavis_syncmask.common.keys import kind_of
+
 
 def parse_options(options: Sequence[str] | None) -> list[str]:
     """`--options` as `key=value` entries. Either every entry is `key=value`, or (LAVIS's other
@@ -63,9 +65,9 @@ def load_mapping(path: str | Path, what: str = "--cfg-path") -> DictConfig:
     with open(path, encoding="utf-8") as handle:
         top = yaml.safe_load(handle)
     if top is not None and not isinstance(top, dict):
-        kind = "a list" if isinstance(top, list) else f"a {type(top).__name__} ({top!r})"
         raise ValueError(
-            f"the top level of {path} must be a mapping (run: / model: / datasets:), got {kind}"
+            f"the top level of {path} must be a mapping (run: / model: / datasets:), "
+            f"got {kind_of(top)}"
         )
     return OmegaConf.load(path)  # type: ignore[return-value]
 

@@ -26,18 +26,18 @@ def check_sections(
     """Fail on a top-level section not in `valid` (e.g. a `runn:` typo), and on a missing
     run / model / datasets."""
     if not isinstance(config, Mapping):
-        raise ValueError(f"the top level of {where} must be a mapping, got {_kind(config)}")
+        raise ValueError(f"the top level of {where} must be a mapping, got {kind_of(config)}")
     reject_unknown("", dict(config), valid, where=where)
     missing = [name for name in SECTIONS if config.get(name) is None]
     if missing:
         raise ValueError(f"{where} has no {', '.join(f'`{m}:`' for m in missing)} section")
     for name, section in config.items():
         if not isinstance(section, Mapping):  # `model: 5` would end in an AttributeError
-            raise ValueError(f"`{name}:` in {where} must be a mapping, got {_kind(section)}")
+            raise ValueError(f"`{name}:` in {where} must be a mapping, got {kind_of(section)}")
 
 
-def _kind(value: Any) -> str:
-    """`a list`, `an int`: what a yaml value is, for an error."""
+def kind_of(value: Any) -> str:
+    """`a list`, `an int (5)`: what a yaml value is, for an error."""
     if isinstance(value, Iterable) and not isinstance(value, (str, bytes, Mapping)):
         return "a list"
     name = type(value).__name__
