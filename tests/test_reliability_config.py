@@ -107,6 +107,8 @@ def test_the_heads_and_the_baselines_share_the_checks() -> None:
 
     with pytest.raises(ValueError, match=r"model\.temp=0\.0 is out of range"):
         load("model.temp=0", cfg_path=RECOGNITION_TINY)
+    with pytest.raises(ValueError, match=r"model\.num_classes must be an int, got 'abc'"):
+        load("model.num_classes=abc", cfg_path=RECOGNITION_TINY)
     albef = {"arch": "albef_pretrain", "size_preset": "tiny"}
     with pytest.raises(ValueError, match=r"model\.momentum=1\.5 is out of range"):
         BaselineConfig.from_dict({**albef, "momentum": 1.5})
@@ -177,6 +179,8 @@ def test_both_option_forms_still_read() -> None:
     assert parse_options(["model.temp", "0.2", "run.seed", "3"]) == ["model.temp=0.2", "run.seed=3"]
     assert load("model.temp", "0.2").model_cfg.temp == pytest.approx(0.2)
     assert load("model.pretrained=a=b.pth").model_cfg.pretrained == "a=b.pth"
+    # The evaluation launcher's key, moved to run.checkpoint before the model is built.
+    assert load("model.checkpoint=c.pth").model_cfg.checkpoint == "c.pth"
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from lavis_syncmask.common.keys import kind_of
 
+#: `model.*` keys a launcher takes out of the model config before the model is built.
+LAUNCHER_MODEL_KEYS = frozenset({"checkpoint"})
+
 
 def parse_options(options: Sequence[str] | None) -> list[str]:
     """`--options` as `key=value` entries. Either every entry is `key=value`, or (LAVIS's other
@@ -138,10 +141,16 @@ def model_config_reader(arch: str) -> Callable[[Any], Any] | None:
 
 def check_model_config(model_cfg: Any) -> None:
     """Every `model.*` key of the plugin's models checked (type, range, unknown keys) before
-    anything is built; another plugin's model checks its own config."""
+    anything is built; another plugin's model checks its own config. `model.checkpoint` is the
+    evaluation launcher's, moved to `run.checkpoint` before the model is built."""
     reader = model_config_reader(str(model_cfg.get("arch")))
     if reader is not None:
-        reader(model_cfg)
+        plain = (
+            OmegaConf.to_container(model_cfg, resolve=True)
+            if OmegaConf.is_config(model_cfg)
+            else dict(model_cfg)
+        )
+        reader({k: v for k, v in plain.items() if k not in LAUNCHER_MODEL_KEYS})
 
 
 def check_queue_fits_batch(model_cfg: Any, run_cfg: Any) -> None:
