@@ -25,6 +25,7 @@ from lavis_syncmask.models.config import (
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PRETRAIN_TINY = REPO_ROOT / "projects" / "syncmask" / "pretrain_tiny.yaml"
 RECOGNITION_TINY = REPO_ROOT / "projects" / "syncmask" / "recognition_tiny.yaml"
+RECIPES = sorted((REPO_ROOT / "projects" / "syncmask").glob("*.yaml"))
 
 
 def load(*options: str, cfg_path: Path = PRETRAIN_TINY) -> object:
@@ -125,6 +126,12 @@ def test_queue_must_hold_whole_global_batches() -> None:
     with pytest.raises(ValueError, match=r"global batch size 64 \(.*=32 x 2 process"):
         check_queue_fits_batch(cfg.model_cfg, cfg.run_cfg)
     cfg.run_cfg.evaluate = True  # evaluation enqueues nothing
+    check_queue_fits_batch(cfg.model_cfg, cfg.run_cfg)
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.name)
+def test_every_recipe_queue_holds_whole_batches(recipe: Path) -> None:
+    cfg = load(cfg_path=recipe)
     check_queue_fits_batch(cfg.model_cfg, cfg.run_cfg)
 
 

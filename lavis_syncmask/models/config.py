@@ -202,9 +202,11 @@ def _sync_layers(layers: Any, fusion_layers: int) -> tuple[int, ...] | None:
     typed = coerce("model.sync_layers", layers, tuple[int, ...] | None)
     if typed is None:
         return None
-    if not typed or len(set(typed)) < len(typed) or any(not 0 <= i < fusion_layers for i in typed):
+    distinct = len(set(typed)) == len(typed)  # a layer named twice would weigh double
+    if not typed or not distinct or any(not 0 <= i < fusion_layers for i in typed):
         raise ValueError(
-            f"model.sync_layers={list(typed)} must be a non-empty list of distinct fusion layer indices "
-            f"in [0, {fusion_layers}) (model.fusion_layers={fusion_layers}), or null for all"
+            f"model.sync_layers={list(typed)} must be a non-empty list of distinct fusion layer "
+            f"indices in [0, {fusion_layers}) (model.fusion_layers={fusion_layers}), or null "
+            "for all"
         )
     return typed
