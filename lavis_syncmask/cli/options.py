@@ -154,13 +154,19 @@ def check_model_config(model_cfg: Any) -> None:
 
 
 def check_queue_fits_batch(model_cfg: Any, run_cfg: Any) -> None:
-    """A training step enqueues the whole global batch into the ITC queue, which must hold a
-    whole number of them (else the step fails once training starts, naming no key)."""
+    """A training step of `syncmask_fashion` (and of LAVIS's ALBEF / BLIP) enqueues the whole
+    global batch into the ITC queue, which must hold a whole number of them (else the first
+    step fails, after the datasets are built, with a message that names no config key)."""
     from lavis_syncmask.runner.settings import RunSettings
 
     queue = model_cfg.get("queue_size")
     settings = RunSettings.from_run_cfg(run_cfg)
-    if queue is None or settings.evaluate:
+    # Only the models known to enqueue whole batches: another plugin's queue may differ.
+    if (
+        queue is None
+        or settings.evaluate
+        or model_config_reader(str(model_cfg.get("arch"))) is None
+    ):
         return
     batch = settings.batch_size_train * settings.world_size
     if int(queue) % batch:
