@@ -34,10 +34,11 @@ from lavis_syncmask.baselines.models import (
     OfflineBlipPretrain,
     OfflineBlipRetrieval,
 )
+from lavis_syncmask.common.keys import Range, check_fields
 from lavis_syncmask.common.paths import config_path
 from lavis_syncmask.data.tokenizer import resolve_tokenizer
 from lavis_syncmask.models.backbones import bert_config, build_vision_encoder
-from lavis_syncmask.models.config import LAVIS_KEYS, BackboneConfig
+from lavis_syncmask.models.config import LAVIS_KEYS, RANGES, BackboneConfig
 
 BASELINE_ARCHS: dict[str, type] = {
     "albef_pretrain": OfflineAlbefPretrain,
@@ -64,6 +65,15 @@ LAVIS_MODEL_KEYS = frozenset(
         "prompt",
     }
 )
+#: The keys shared with `syncmask_fashion` take its ranges (LAVIS's ALBEF / BLIP clamp the
+#: temperature to the same [0.001, 0.5]).
+BASELINE_RANGES: dict[str, Range] = {
+    **{
+        k: RANGES[k]
+        for k in ("queue_size", "embed_dim", "max_txt_len", "momentum", "temp", "alpha")
+    },
+    "mlm_mask_prob": Range(0, 1, low_open=True, why="share of words masked for MLM"),
+}
 BLIP_SPECIAL_TOKENS = {"bos_token": "[DEC]", "additional_special_tokens": ["[ENC]"]}
 
 logger = logging.getLogger(__name__)
@@ -82,6 +92,9 @@ class BaselineConfig:
     temp: float = 0.07
     mlm_mask_prob: float = 0.15  # ALBEF pretraining only
     weights: str | None = None  # local checkpoint to load (finetuned, else pretrained)
+
+    def __post_init__(self) -> None:
+        check_fields(self, "model", BASELINE_RANGES)
 
     @classmethod
     def valid_keys(cls) -> set[str]:

@@ -93,31 +93,33 @@ def import_modules(names: Sequence[str]) -> None:
 
 
 def check_raw_config(cfg_path: str) -> None:
-    """What LAVIS's `Config` would drop or trip over: a top-level section other than run /
-    model / datasets (it keeps only those), and a dataset no builder is registered for."""
+    """What LAVIS's `Config` would drop or trip over: a top level that is not a mapping, a
+    top-level section other than run / model / datasets (it keeps only those), and a dataset
+    no builder is registered for."""
     from lavis.common.registry import registry
-    from omegaconf import OmegaConf
 
+    from lavis_syncmask.cli.options import load_mapping
     from lavis_syncmask.common.keys import check_sections, reject_unknown
 
-    raw = OmegaConf.load(cfg_path)
+    raw = load_mapping(cfg_path)
     check_sections(raw, where=cfg_path)
     reject_unknown("datasets", raw.datasets.keys(), registry.mapping["builder_name_mapping"])
 
 
 def load_config(args: argparse.Namespace) -> Any:
-    """LAVIS's `Config` of `--cfg-path` merged with `--options`, its sections and `run.*`
-    keys checked (an `--options` key may add a section too)."""
-    from lavis.common.config import Config
-
+    """LAVIS's `Config` of `--cfg-path` merged with `--options` (`cli/options`: entries
+    without a value refused, `model.model_type` choosing the preset), its sections, `run.*`
+    and `model.*` keys checked (an `--options` key may add a section too)."""
+    from lavis_syncmask.cli.options import SyncMaskConfig, check_model_config
     from lavis_syncmask.common.keys import MERGED_SECTIONS, check_sections
 
     if not Path(args.cfg_path).is_file():
         raise FileNotFoundError(f"--cfg-path: no config file at {args.cfg_path}")
     check_raw_config(args.cfg_path)
-    cfg = Config(args)
+    cfg = SyncMaskConfig(args)
     check_sections(cfg.config, f"{args.cfg_path} with --options", MERGED_SECTIONS)
     RunSettings.from_run_cfg(cfg.run_cfg)  # fail before anything starts
+    check_model_config(cfg.model_cfg)
     return cfg
 
 
@@ -170,6 +172,7 @@ def prepare(args: argparse.Namespace, configure: Callable[[Any], None] | None = 
     from lavis import tasks
     from lavis.common.logger import setup_logger
 
+    from lavis_syncmask.cli.options import check_queue_fits_batch
     from lavis_syncmask.common.distributed import apply_to_run_config, get_rank, init_distributed
     from lavis_syncmask.data.tokenizer import locate_tokenizer
     from lavis_syncmask.runner.loop import seed_everything
@@ -185,6 +188,7 @@ def prepare(args: argparse.Namespace, configure: Callable[[Any], None] | None = 
         configure(cfg)
     locate_tokenizer(cfg.config)  # `datasets.<b>.data_root` alone locates a relative vocab
     settings = RunSettings.from_run_cfg(cfg.run_cfg)  # final: launcher and config edits in
+    check_queue_fits_batch(cfg.model_cfg, cfg.run_cfg)  # the world size is known from here
     seed_everything(settings.seed + get_rank())
     cfg.pretty_print()
     task = tasks.setup_task(cfg)

@@ -1,13 +1,17 @@
-"""Config checks shared by the run settings, the batch sampler's knobs, the dataset builders
-and the top level of a config: unknown keys are an error that lists the valid ones with a "did
-you mean" (style.md), and a value of the wrong type names its key."""
+"""Config checks shared by the run settings, the model settings, the batch sampler's knobs,
+the dataset builders and the top level of a config: unknown keys are an error that lists the
+valid ones with a "did you mean" (style.md), and a value of the wrong type or out of its range
+names its key, the value and what is allowed."""
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import math
 import types
 import typing
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 #: Top-level sections of a run config (LAVIS's `Config` keeps only these three).
@@ -21,10 +25,23 @@ def check_sections(
 ) -> None:
     """Fail on a top-level section not in `valid` (e.g. a `runn:` typo), and on a missing
     run / model / datasets."""
+    if not isinstance(config, Mapping):
+        raise ValueError(f"the top level of {where} must be a mapping, got {kind_of(config)}")
     reject_unknown("", dict(config), valid, where=where)
     missing = [name for name in SECTIONS if config.get(name) is None]
     if missing:
         raise ValueError(f"{where} has no {', '.join(f'`{m}:`' for m in missing)} section")
+    for name, section in config.items():
+        if not isinstance(section, Mapping):  # `model: 5` would end in an AttributeError
+            raise ValueError(f"`{name}:` in {where} must be a mapping, got {kind_of(section)}")
+
+
+def kind_of(value: Any) -> str:
+    """`a list`, `an int (5)`: what a yaml value is, for an error."""
+    if isinstance(value, Iterable) and not isinstance(value, (str, bytes, Mapping)):
+        return "a list"
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name} ({value!r})"
 
 
 def reject_unknown(
@@ -112,3 +129,53 @@ def _float(key: str, value: Any) -> float:
         except ValueError:
             pass
     raise _describe("a number", key, value)
+
+
+@dataclass(frozen=True)
+class Range:
+    """The finite numbers a setting allows: `low` / `high` (None: unbounded), each included
+    unless `low_open` / `high_open`; `why` says where the range comes from, for the error."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    why: str = ""
+
+    def __contains__(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def __str__(self) -> str:
+        low, high = self.low, self.high
+        if low is not None and high is not None:
+            left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+            return f"in {left}{low:g}, {high:g}{right}"
+        if low is not None:
+            return f"{'>' if self.low_open else '>='} {low:g}"
+        if high is not None:
+            return f"{'<' if self.high_open else '<='} {high:g}"
+        return "finite"
+
+
+def check_range(key: str, value: float, allowed: Range) -> None:
+    """ValueError naming `key`, `value` and the range when `value` is outside `allowed`."""
+    if value not in allowed:
+        why = f" ({allowed.why})" if allowed.why else ""
+        raise ValueError(f"{key}={value!r} is out of range: must be {allowed}{why}")
+
+
+def check_fields(obj: Any, prefix: str, ranges: Mapping[str, Range]) -> None:
+    """Type-check every field of the frozen dataclass `obj` against its annotation (`coerce`;
+    the coerced value replaces it, e.g. YAML's "1e-4" or a list for a tuple), then the range of
+    each field named in `ranges`. Errors name the key as `prefix.field`."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        key = f"{prefix}.{f.name}" if prefix else f.name
+        value = coerce(key, getattr(obj, f.name), hints[f.name])
+        object.__setattr__(obj, f.name, value)
+        if f.name in ranges and value is not None:
+            check_range(key, value, ranges[f.name])

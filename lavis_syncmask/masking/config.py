@@ -15,6 +15,14 @@ from typing import Any, Literal
 _STRATEGIES = ("syncmask", "random")
 _WORD_SCORES = ("max", "entropy")
 _WARMUP_SCHEDULES = ("step", "linear")
+#: The ratios and why each range: every sample masks at least one word (k_w >= 1), so an MLM
+#: ratio of 0 could not mean "mask nothing"; a loss is turned off by its weight instead. A
+#: sync_ratio of 0 is meaningful: every masked unit drawn uniformly (random masking).
+_RATIOS = {
+    "mlm_ratio": "to train without MLM set model.mlm_weight: 0",
+    "mim_ratio": "to train without MIM set model.use_mim: false",
+    "sync_ratio": "share of each budget chosen by attention; 0: random masks",
+}
 
 
 @dataclass(frozen=True)
@@ -31,8 +39,8 @@ class MaskingConfig:
     """
 
     strategy: Literal["syncmask", "random"] = "syncmask"  # random: same path, noise scores
-    mlm_ratio: float = 0.15  # of candidate words: k_w = max(1, round(mlm_ratio * n))
-    mim_ratio: float = 0.25  # of patches: k_p = round(mim_ratio * P)
+    mlm_ratio: float = 0.15  # of candidate words: k_w = max(1, round(mlm_ratio * n)); > 0
+    mim_ratio: float = 0.25  # of patches: k_p = round(mim_ratio * P); > 0
     sync_word_score: Literal["max", "entropy"] = "max"  # max_p A or negative entropy of A
     sync_temperature: float = 0.1  # Gumbel scale in units of the sample's score std; 0: top-k
     sync_ratio: float = 1.0  # share of each budget chosen by attention; rest uniform
@@ -45,19 +53,23 @@ class MaskingConfig:
         _check_choice("strategy", self.strategy, _STRATEGIES)
         _check_choice("sync_word_score", self.sync_word_score, _WORD_SCORES)
         _check_choice("sync_warmup_schedule", self.sync_warmup_schedule, _WARMUP_SCHEDULES)
-        for name in ("mlm_ratio", "mim_ratio", "sync_ratio"):
+        for name, why in _RATIOS.items():
             value = getattr(self, name)
-            if not _is_real(value) or not 0.0 <= value <= 1.0:
-                raise ValueError(f"MaskingConfig.{name} must be a number in [0, 1], got {value!r}")
+            low_open = name != "sync_ratio"
+            if not (_is_real(value) and (value > 0 if low_open else value >= 0) and value <= 1):
+                raise ValueError(
+                    f"model.{name}={value!r} is out of range: must be a number in "
+                    f"{'(' if low_open else '['}0, 1] ({why})"
+                )
         t = self.sync_temperature
         if not _is_real(t) or not math.isfinite(t) or t < 0:
-            raise ValueError(f"MaskingConfig.sync_temperature must be finite and >= 0, got {t!r}")
+            raise ValueError(f"model.sync_temperature must be finite and >= 0, got {t!r}")
         steps = self.sync_warmup_steps
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise ValueError(f"MaskingConfig.sync_warmup_steps must be an int >= 0, got {steps!r}")
+            raise ValueError(f"model.sync_warmup_steps must be an int >= 0, got {steps!r}")
         if not isinstance(self.sync_word_filter, bool):
             raise ValueError(
-                f"MaskingConfig.sync_word_filter must be a bool, got {self.sync_word_filter!r}"
+                f"model.sync_word_filter must be true or false, got {self.sync_word_filter!r}"
             )
         object.__setattr__(self, "mlm_probs", check_mlm_probs(self.mlm_probs))
 
@@ -97,7 +109,7 @@ def check_mlm_probs(probs: Any) -> tuple[float, float, float]:
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise ValueError(f"MaskingConfig.{name} must be one of {list(choices)}, got {value!r}")
+        raise ValueError(f"model.{name} must be one of {list(choices)}, got {value!r}")
 
 
 def _is_real(value: Any) -> bool:

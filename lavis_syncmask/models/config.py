@@ -1,6 +1,8 @@
 """Typed settings of the `syncmask_fashion` model: one dataclass per concern, filled from the
 model yaml. Unknown keys are an error that lists the valid ones, so a typo in a run config
-cannot silently fall back to a default.
+cannot silently fall back to a default; every value is checked against its type and, for a
+number, its range (`RANGES`) when the config is built, and the error names the key, the value
+and what is allowed (as `runner/settings.RunSettings` does for `run.*`).
 """
 
 from __future__ import annotations
@@ -10,13 +12,54 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lavis_syncmask.common.keys import reject_unknown
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from lavis_syncmask.common.keys import Range, check_fields, coerce, reject_unknown
 from lavis_syncmask.sampling.settings import SIM_UPPER
 
 # Keys LAVIS itself puts into every model config; they are not architecture settings.
 LAVIS_KEYS = frozenset(
     {"arch", "model_type", "load_pretrained", "load_finetuned", "finetuned", "preprocess"}
 )
+#: Types of the LAVIS keys this plugin reads (`load_finetuned: "False"` would be true).
+LAVIS_KEY_TYPES: dict[str, Any] = {
+    "arch": str,
+    "model_type": str,
+    "load_pretrained": bool,
+    "load_finetuned": bool,
+    "finetuned": str | None,
+}
+
+_POSITIVE = Range(1)
+_UNIT_OPEN_HIGH = Range(0, 1, high_open=True)
+_WEIGHT = Range(0, why="a loss weight; 0 turns the term off")
+#: The allowed range of every numeric model key (the masking ones: `masking/config.py`).
+RANGES: dict[str, Range] = {
+    **dict.fromkeys(
+        ("image_size", "patch_size", "vision_width", "vision_depth", "vision_heads"), _POSITIVE
+    ),
+    **dict.fromkeys(
+        ("text_width", "text_layers", "fusion_layers", "text_heads", "text_intermediate"),
+        _POSITIVE,
+    ),
+    "max_txt_len": _POSITIVE,
+    "embed_dim": _POSITIVE,
+    "vit_drop_path_rate": _UNIT_OPEN_HIGH,
+    # The model clamps the learnt temperature to ALBEF's [0.001, 0.5] before every step, so a
+    # value outside would silently become the nearest end (-0.5 trained at 0.001).
+    "temp": Range(0.001, 0.5, why="the model clamps the ITC temperature to this range"),
+    "queue_size": Range(1, why="and a multiple of the global batch size"),
+    "momentum": Range(0, 1, high_open=True, why="EMA factor: 1 would never update the teacher"),
+    "alpha": Range(0, 1, why="share of the momentum-distillation target"),
+    **dict.fromkeys(("itc_weight", "itm_weight", "mlm_weight", "mim_weight"), _WEIGHT),
+    **dict.fromkeys(("mim_decoder_layers", "mim_decoder_dim", "mim_decoder_heads"), _POSITIVE),
+    "k_test": _POSITIVE,
+    # `text_similarity` is a TF-IDF cosine, never below 0: a threshold <= 0 would make every
+    # pair a near-duplicate and leave ITM without a single negative (method.md section 4).
+    "near_duplicate_sim": Range(
+        0, 1, low_open=True, why="TF-IDF cosine; <= 0 marks every pair a near-duplicate"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -37,12 +80,25 @@ class BackboneConfig:
     embed_dim: int = 256  # ITC projection size
     tokenizer: str = "bert-base-uncased"  # HF name (local cache only) or folder / vocab.txt
 
+    def __post_init__(self) -> None:
+        check_fields(self, "model", RANGES)
+        if self.image_size % self.patch_size:
+            raise ValueError(
+                f"model.image_size={self.image_size} must be a multiple of "
+                f"model.patch_size={self.patch_size}"
+            )
+        for width, heads in (("vision_width", "vision_heads"), ("text_width", "text_heads")):
+            _check_divisible(self, width, heads)
+
 
 @dataclass(frozen=True)
 class InitConfig:
     pretrained: str | None = None  # ALBEF checkpoint (.pth): URL (cached once) or local file
     vit_init: str | None = None  # DeiT-B/16 checkpoint (URL or file), when `pretrained` is unset
     bert_init: str | None = None  # HF name in the local cache or folder, e.g. bert-base-uncased
+
+    def __post_init__(self) -> None:
+        check_fields(self, "model", RANGES)
 
 
 @dataclass(frozen=True)
@@ -66,6 +122,19 @@ class ObjectiveConfig:
     # Texts at least this similar (batch `text_similarity`) are never ITM negatives of each
     # other; the batch sampler's `sim_upper` default, so both apply one rule (method.md §4).
     near_duplicate_sim: float = SIM_UPPER
+
+    def __post_init__(self) -> None:
+        check_fields(self, "model", RANGES)
+        _check_divisible(self, "mim_decoder_dim", "mim_decoder_heads")
+
+
+def _check_divisible(config: Any, width: str, heads: str) -> None:
+    """Attention splits a width into equal heads; torch's own error names neither key."""
+    if getattr(config, width) % getattr(config, heads):
+        raise ValueError(
+            f"model.{width}={getattr(config, width)} must be a multiple of "
+            f"model.{heads}={getattr(config, heads)}"
+        )
 
 
 def _build(cls: type, values: Mapping[str, Any]) -> Any:
@@ -94,22 +163,50 @@ class SyncMaskModelConfig:
     def from_dict(
         cls, cfg: Mapping[str, Any], extra_keys: frozenset[str] = frozenset()
     ) -> SyncMaskModelConfig:
-        """Flat model config (as in the yaml) -> typed config; unknown keys raise. A head
-        (classifier, composed retrieval) reads its own `extra_keys` itself."""
+        """Flat model config (as in the yaml) -> typed config; an unknown key, a value of the
+        wrong type or out of its range raises ValueError naming the key. A head (classifier,
+        composed retrieval) reads its own `extra_keys` itself."""
         from lavis_syncmask.masking import MaskingConfig
 
-        values = {k: v for k, v in dict(cfg).items() if k not in LAVIS_KEYS | extra_keys}
+        plain = _plain(cfg)
+        for key, hint in LAVIS_KEY_TYPES.items():
+            if key in plain:
+                coerce(f"model.{key}", plain[key], hint)
+        values = {k: v for k, v in plain.items() if k not in LAVIS_KEYS | extra_keys}
         if "mask_strategy" in values:  # the name the issues use for `strategy`
             values["strategy"] = values.pop("mask_strategy")
         valid = cls.valid_keys() | extra_keys
         reject_unknown("model", values, valid, where="the syncmask_fashion model config")
         masking_names = {f.name for f in dataclasses.fields(MaskingConfig)}
         masking = {k: v for k, v in values.items() if k in masking_names}
-        layers = values.get("sync_layers")
+        MaskingConfig.from_dict(masking)  # checked now, not when the model is first built
+        backbone = _build(BackboneConfig, values)
         return cls(
-            backbone=_build(BackboneConfig, values),
+            backbone=backbone,
             init=_build(InitConfig, values),
             objectives=_build(ObjectiveConfig, values),
             masking=masking,
-            sync_layers=tuple(int(i) for i in layers) if layers is not None else None,
+            sync_layers=_sync_layers(values.get("sync_layers"), backbone.fusion_layers),
         )
+
+
+def _plain(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """A plain dict of plain values: `coerce` takes a list, not an OmegaConf ListConfig."""
+    if isinstance(cfg, (DictConfig, ListConfig)):
+        return dict(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+    return dict(cfg)
+
+
+def _sync_layers(layers: Any, fusion_layers: int) -> tuple[int, ...] | None:
+    """`sync_layers` as a tuple of fusion-layer indices, each in [0, fusion_layers)."""
+    typed = coerce("model.sync_layers", layers, tuple[int, ...] | None)
+    if typed is None:
+        return None
+    distinct = len(set(typed)) == len(typed)  # a layer named twice would weigh double
+    if not typed or not distinct or any(not 0 <= i < fusion_layers for i in typed):
+        raise ValueError(
+            f"model.sync_layers={list(typed)} must be a non-empty list of distinct fusion layer "
+            f"indices in [0, {fusion_layers}) (model.fusion_layers={fusion_layers}), or null "
+            "for all"
+        )
+    return typed

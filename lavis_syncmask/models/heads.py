@@ -25,6 +25,7 @@ from torch import nn
 from transformers.modeling_outputs import ModelOutput
 
 from lavis_syncmask.common.checkpoint import LoadReport, load_checkpoint, load_weights, model_state
+from lavis_syncmask.common.keys import Range, check_range, coerce
 from lavis_syncmask.common.paths import config_path
 from lavis_syncmask.common.precision import full_precision
 from lavis_syncmask.data.tokenizer import resolve_tokenizer
@@ -61,6 +62,10 @@ class HeadOutput(ModelOutput):
 def head_config(cfg: Any) -> SyncMaskModelConfig:
     # A head's yaml names only what differs from the pretraining preset of the same size.
     preset = OmegaConf.load(SyncMaskFashion.default_config_path(cfg.get("model_type", "base")))
+    num_classes = coerce("model.num_classes", cfg.get("num_classes"), int | None)
+    if num_classes is not None:
+        check_range("model.num_classes", num_classes, Range(1))
+    coerce("model.init_from", cfg.get("init_from"), str | None)
     return SyncMaskModelConfig.from_dict(OmegaConf.merge(preset.model, cfg), extra_keys=HEAD_KEYS)
 
 

@@ -21,12 +21,20 @@ from typing import Any, Literal
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from lavis_syncmask.common.keys import coerce, reject_unknown
+from lavis_syncmask.common.keys import Range, check_range, coerce, reject_unknown
 from lavis_syncmask.common.precision import AmpMode as PrecisionMode
 from lavis_syncmask.runner.loop import LoopSettings
 from lavis_syncmask.sampling.settings import SamplerMode, SamplerSettings
 
 AmpMode = Literal["bf16", "fp16", False]
+#: LAVIS's optimiser keys, checked here since torch's own error names no key. `warmup_lr` may
+#: also be -1 (LAVIS: start the warm-up at init_lr).
+OPTIMISER_RANGES: dict[str, Range] = {
+    "init_lr": Range(0, low_open=True),
+    "min_lr": Range(0),
+    "warmup_lr": Range(0, why="or -1: start the warm-up at run.init_lr"),
+    "weight_decay": Range(0),
+}
 Protocol = Literal["sample100", "full"]
 
 
@@ -108,6 +116,9 @@ class RunSettings:
         for name in ("num_workers", "warmup_steps", "save_every_iters", "keep_last"):
             if getattr(self, name) < 0:
                 raise ValueError(f"run.{name} must be >= 0, got {getattr(self, name)}")
+        for name, allowed in OPTIMISER_RANGES.items():
+            if not (name == "warmup_lr" and self.warmup_lr == -1):
+                check_range(f"run.{name}", getattr(self, name), allowed)
         if self.max_bad_steps < 1:
             raise ValueError(f"run.max_bad_steps must be >= 1, got {self.max_bad_steps}")
         if self.max_epoch is not None and self.max_epoch < 1 and not self.evaluate:
