@@ -34,10 +34,11 @@ SMOKE_SCRIPTS: dict[str, str] = {  # the longest first, so the two workers finis
     "bench_synthetic.py": "generator:",
     "bench_search.py": "text query over 64 items",
 }
-#: Scripts with a `__main__` that this file does not run, and why.
+#: Scripts with a `__main__` that this file does not run, and why. The last four are reworked
+#: with the benchmark recipe (issue 21's benchmark part); each gets its `--smoke` there.
 NOT_HERE: dict[str, str] = {
     "gpu_check.py": "its CPU mode (--device cpu --tiny) is tests/test_gpu_check.py",
-    "compare.py": "the benchmark matrix; its pieces are tests/test_bench_compare.py",
+    "compare.py": "its --smoke run is tests/test_bench_compare.py",
     "compare_report.py": "its tables are checked against the results JSON by tests/test_docs.py",
     "feature_spread.py": "reads a finished matrix's checkpoints",
     "plateau_exit.py": "reads a finished matrix's runs",
