@@ -56,7 +56,7 @@ setup(
         "console_scripts": [
             "syncmask-train=lavis_syncmask.cli.train:main",
             "syncmask-evaluate=lavis_syncmask.cli.evaluate:main",
-            "syncmask-synthetic=lavis_syncmask.synthetic.__main__:main",
+            "syncmask-synthetic=lavis_syncmask.cli.synthetic:main",
             "syncmask-vocab=lavis_syncmask.cli.vocab:main",
         ]
     },

@@ -46,9 +46,13 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from smoke import parse_with_smoke  # noqa: E402
+
 from lavis_syncmask.common.processes import run_group  # noqa: E402
 from lavis_syncmask.evaluation import batched_pair_scores, bidirectional_recalls, full_retrieval  # noqa: E402
 from lavis_syncmask.evaluation.recall import RETRIEVAL_KS  # noqa: E402
+
+SMOKE = {"n": 64, "m": 16, "d": 8, "k": 10, "chunk_size": 16, "itm_batch_size": 32, "repeats": 1}
 
 PairScorer = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 KS = RETRIEVAL_KS
@@ -166,10 +170,11 @@ def _release_free_heap() -> None:
         pass
 
 
-def worker(args: argparse.Namespace) -> None:
+def measure(name: str, args: argparse.Namespace) -> dict:
+    """One method's peak memory, run times and metrics, in this process."""
     torch.set_num_threads(args.threads or torch.get_num_threads())
     inp = INPUTS[args.inputs](args)
-    method = METHODS[args.worker]
+    method = METHODS[name]
     with torch.no_grad():
         can_reset = Path("/proc/self/clear_refs").exists()
         if can_reset:
@@ -185,8 +190,7 @@ def worker(args: argparse.Namespace) -> None:
             times.append(time.perf_counter() - start)
             if i == 0:
                 peak_mib = (_peak_kib(reset) - base) / 1024
-    result = {"peak_mib": peak_mib, "times_s": times, "metrics": metrics, "hwm_reset": reset}
-    print(json.dumps(result))
+    return {"peak_mib": peak_mib, "times_s": times, "metrics": metrics, "hwm_reset": reset}
 
 
 def spawn(method: str, argv: list[str]) -> dict:
@@ -209,9 +213,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch default)")
     parser.add_argument("--inputs", default="synthetic", choices=list(INPUTS))
     parser.add_argument("--worker", choices=list(METHODS), help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_with_smoke(parser, SMOKE)
     if args.worker:
-        return worker(args)
+        print(json.dumps(measure(args.worker, args)))
+        return
     commit = run_group(["git", "rev-parse", "--short", "HEAD"])
     threads = args.threads or torch.get_num_threads()
     print(
@@ -221,7 +226,10 @@ def main() -> None:
     print(f"commit: {commit.stdout.strip() or 'unknown'}; config: {vars(args)}")
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
-    res = {name: spawn(name, sys.argv[1:]) for name in METHODS}
+    if args.smoke:  # in this process: a fresh child per method costs a whole `import lavis`
+        res = {name: measure(name, args) for name in METHODS}
+    else:
+        res = {name: spawn(name, sys.argv[1:]) for name in METHODS}
     for name, r in res.items():
         print(
             f"[{name}] peak memory +{r['peak_mib']:.1f} MiB, time median "

@@ -11,7 +11,7 @@ two (forward, backward, step) and the optimizer's state tensors are summed: Adam
 only for parameters that received a gradient, so this is the state a fine-tuning run holds.
 Each configuration runs in its own process, so peak RSS is comparable too.
 
-    python benchmarks/bench_head_memory.py [--heads cls tgir] [--batch 2]
+    python benchmarks/bench_head_memory.py [--heads cls tgir] [--batch 2] [--preset base]
 """
 
 from __future__ import annotations
@@ -26,8 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from smoke import parse_with_smoke
 
 REPO = Path(__file__).resolve().parents[1]
+
+IMAGE_SIZES = {"base": 256, "tiny": 128}  # the presets' image sizes
+SMOKE = {"preset": "tiny", "batch": 2}
 VOCAB_SIZE = 30522  # bert-base-uncased
 NUM_CLASSES = 48  # FashionGen subcategories (order of magnitude; the head layer is tiny)
 
@@ -71,7 +75,7 @@ def old_layout_classes() -> dict[str, type]:
     return {"cls": OldClassifier, "tgir": OldComposed}
 
 
-def build(head: str, layout: str, vocab: Path) -> torch.nn.Module:
+def build(head: str, layout: str, vocab: Path, preset: str) -> torch.nn.Module:
     from omegaconf import OmegaConf
 
     from lavis_syncmask.common.paths import config_path
@@ -82,7 +86,7 @@ def build(head: str, layout: str, vocab: Path) -> torch.nn.Module:
         head_config,
     )
 
-    cfg = OmegaConf.load(config_path("models", f"syncmask_fashion_{head}_base.yaml")).model
+    cfg = OmegaConf.load(config_path("models", f"syncmask_fashion_{head}_{preset}.yaml")).model
     cfg.tokenizer = str(vocab)
     cfg.num_classes = NUM_CLASSES if head == "cls" else None
     if layout == "before":  # what the old head yamls set on top of the pretraining preset
@@ -100,9 +104,9 @@ def build(head: str, layout: str, vocab: Path) -> torch.nn.Module:
     return SyncMaskComposedRetrieval(config, tokenizer)
 
 
-def batch(head: str, n: int) -> dict[str, Any]:
+def batch(head: str, n: int, image_size: int) -> dict[str, Any]:
     gen = torch.Generator().manual_seed(0)
-    images = torch.randn(n, 3, 256, 256, generator=gen)
+    images = torch.randn(n, 3, image_size, image_size, generator=gen)
     texts = ["tok1 tok2 tok3 tok4 tok5 tok6"] * n
     if head == "cls":
         return {"image": images, "text_input": texts, "label": torch.arange(n) % NUM_CLASSES}
@@ -114,15 +118,15 @@ def batch(head: str, n: int) -> dict[str, Any]:
     }
 
 
-def measure(head: str, layout: str, n: int) -> dict[str, Any]:
+def measure(head: str, layout: str, n: int, preset: str) -> dict[str, Any]:
     """One configuration, in this process: counts, one AdamW step, optimizer state bytes."""
     with tempfile.TemporaryDirectory() as tmp:
-        model = build(head, layout, write_vocab(Path(tmp) / "vocab"))
+        model = build(head, layout, write_vocab(Path(tmp) / "vocab"), preset)
     params = list(model.named_parameters())
     trainable = [p for _, p in params if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=1e-5, weight_decay=0.05)
     model.train()
-    model(batch(head, n)).loss.backward()
+    model(batch(head, n, IMAGE_SIZES[preset])).loss.backward()
     optimizer.step()
     state_bytes = sum(
         t.numel() * t.element_size()
@@ -145,11 +149,12 @@ def measure(head: str, layout: str, n: int) -> dict[str, Any]:
     }
 
 
-def run_child(head: str, layout: str, n: int) -> dict[str, Any]:
+def run_child(head: str, layout: str, n: int, preset: str) -> dict[str, Any]:
     from lavis_syncmask.common.processes import run_group  # the children skip it
 
     done = run_group(
-        [sys.executable, __file__, "--child", head, layout, "--batch", str(n)], cwd=REPO
+        [sys.executable, __file__, "--child", head, layout, "--batch", str(n), "--preset", preset],
+        cwd=REPO,
     )
     if done.returncode != 0:
         raise RuntimeError(f"{head}/{layout} failed:\n{done.stderr[-3000:]}")
@@ -162,11 +167,12 @@ def commit() -> str:
     return run_group(["git", "rev-parse", "--short", "HEAD"], cwd=REPO).stdout.strip() or "?"
 
 
-def report(rows: list[dict[str, Any]]) -> None:
+def report(rows: list[dict[str, Any]], preset: str) -> None:
     print(
         f"machine: {platform.platform()}, {platform.processor() or '?'}; torch {torch.__version__}"
     )
-    print(f"commit: {commit()}; base preset, 256 px, vocab {VOCAB_SIZE}, batch of 2, fp32")
+    size = IMAGE_SIZES[preset]
+    print(f"commit: {commit()}; {preset} preset, {size} px, vocab {VOCAB_SIZE}, batch of 2, fp32")
     mib = 1024**2
     print(f"{'head':<5} {'layout':<7} {'params (M)':>10} {'trainable':>10} {'frozen':>8} "
           f"{'weights MiB':>11} {'buffers MiB':>11} {'Adam MiB':>9} {'peak RSS MiB':>12}")  # fmt: skip
@@ -193,13 +199,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--heads", nargs="+", default=["cls", "tgir"], choices=["cls", "tgir"])
     parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--preset", choices=list(IMAGE_SIZES), default="base")
     parser.add_argument("--child", nargs=2, metavar=("HEAD", "LAYOUT"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_with_smoke(parser, SMOKE)
     if args.child:
-        print(json.dumps(measure(*args.child, args.batch)))
+        print(json.dumps(measure(*args.child, args.batch, args.preset)))
         return
-    rows = [run_child(h, lay, args.batch) for h in args.heads for lay in ("before", "after")]
-    report(rows)
+    # Under --smoke in this process: a fresh child per configuration costs a whole `import lavis`.
+    run = measure if args.smoke else run_child
+    configs = [(h, lay) for h in args.heads for lay in ("before", "after")]
+    report([run(h, lay, args.batch, args.preset) for h, lay in configs], args.preset)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,9 @@ from typing import Any
 
 import psutil
 import torch
+from smoke import parse_with_smoke
+
+SMOKE = {"steps": 4, "from_step": 2, "workers": 0, "products": 8, "image_size": 32}
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "projects" / "syncmask" / "pretrain_tiny.yaml"
@@ -166,7 +169,7 @@ def main() -> None:
         help="send this process SIGTERM after so many minutes (0: none); the run then stops "
         "with a checkpoint and the figures cover the steps done",
     )
-    args = parser.parse_args()
+    args = parse_with_smoke(parser, SMOKE)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # workers fork after tokenizing

@@ -25,6 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from smoke import parse_with_smoke
+
+SMOKE = {"rows": 42, "k": 10, "threads": 1}
 
 
 def _status_kib(field: str) -> int:
@@ -132,40 +135,40 @@ def run_method(method: str, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", default="data/bench20k")
-    parser.add_argument("--rows", type=int, default=20000, help="validation rows to generate")
-    parser.add_argument("--vocab", default=None, help="default: DATA_DIR/vocab")
-    parser.add_argument("--checkpoint", default=None, help="tiny checkpoint; default random init")
-    parser.add_argument("--k", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--method", choices=["ours", "lavis"], help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    args.vocab = args.vocab or str(Path(args.data_dir) / "vocab")
-    if args.method:  # child process
-        print(json.dumps(run_method(args.method, args)))
-        return
+def run_child(method: str, args: argparse.Namespace) -> dict[str, Any]:
+    """`run_method` in a fresh process, so one method's memory never helps the other."""
+    cmd = [sys.executable, __file__, "--method", method, "--data-dir", str(args.data_dir)]
+    cmd += ["--vocab", args.vocab, "--k", str(args.k), "--threads", str(args.threads)]
+    cmd += ["--rows", "0"] + (["--checkpoint", args.checkpoint] if args.checkpoint else [])
     from lavis_syncmask.common.processes import run_group  # the child skips it
 
+    out = run_group(cmd)
+    if out.returncode:
+        raise SystemExit(f"{method} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def compare(args: argparse.Namespace) -> None:
     data = Path(args.data_dir)
     if not (data / "fashiongen_256_256_validation.h5").exists():
         from lavis_syncmask.synthetic import generate_catalogue
 
         # About 3.5 views per product; a few training products keep the generator happy.
-        generate_catalogue(data, 200, max(1, args.rows * 2 // 7), seed=0, progress=True)
+        val = max(1, args.rows * 2 // 7)
+        if args.smoke:  # no FashionIQ tree: this benchmark reads the validation h5 only
+            generate_catalogue(data, 4, val, seed=0, fashioniq_triplets=0, progress=False)
+        else:
+            generate_catalogue(data, 200, val, seed=0, progress=True)
+    from lavis_syncmask.common.processes import run_group
+
     commit = run_group(["git", "rev-parse", "--short", "HEAD"])
     print(f"machine: {platform.platform()}, {args.threads} torch threads, cpu")
     print(f"commit: {commit.stdout.strip() or 'unknown'}; k_test={args.k}; data={data}")
     results = {}
+    whole = argparse.Namespace(**{**vars(args), "rows": 0})  # as a child: the catalogue whole
     for method in ("ours", "lavis"):
-        cmd = [sys.executable, __file__, "--method", method, "--data-dir", str(data)]
-        cmd += ["--vocab", args.vocab, "--k", str(args.k), "--threads", str(args.threads)]
-        cmd += ["--rows", "0"] + (["--checkpoint", args.checkpoint] if args.checkpoint else [])
-        out = run_group(cmd)
-        if out.returncode:
-            raise SystemExit(f"{method} failed:\n{out.stderr[-3000:]}")
-        results[method] = json.loads(out.stdout.strip().splitlines()[-1])
+        # Under --smoke in this process: a fresh child per method costs a whole `import lavis`.
+        results[method] = run_method(method, whole) if args.smoke else run_child(method, args)
         r = results[method]
         print(
             f"{method:5s}: {r['rows']} rows x {r['texts']} texts, {r['seconds']:.1f} s, "
@@ -177,6 +180,27 @@ def main() -> None:
         f"time {ours['seconds'] / lavis['seconds']:.3f} (target <= 1)"
     )
     print(json.dumps(results))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", default="data/bench20k")
+    parser.add_argument("--rows", type=int, default=20000, help="validation rows to generate")
+    parser.add_argument("--vocab", default=None, help="default: DATA_DIR/vocab")
+    parser.add_argument("--checkpoint", default=None, help="tiny checkpoint; default random init")
+    parser.add_argument("--k", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--method", choices=["ours", "lavis"], help=argparse.SUPPRESS)
+    args = parse_with_smoke(parser, SMOKE)
+    if args.method:  # child process
+        args.vocab = args.vocab or str(Path(args.data_dir) / "vocab")
+        print(json.dumps(run_method(args.method, args)))
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        if args.smoke:  # a scratch catalogue, never the real benchmark's folder
+            args.data_dir = scratch
+        args.vocab = args.vocab or str(Path(args.data_dir) / "vocab")
+        compare(args)
 
 
 if __name__ == "__main__":

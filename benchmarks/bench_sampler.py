@@ -36,10 +36,12 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fashion_texts import fashion_catalogue  # noqa: E402
+from smoke import parse_with_smoke  # noqa: E402
 
 from lavis_syncmask.sampling.batch_sampler import SemiHardBatchSampler  # noqa: E402
 
 MODES = ("random", "grouped", "semi_hard")
+SMOKE = {"batch_size": 8, "quality_products": 60, "scale_products": 120}
 
 
 def git_commit() -> str:
@@ -175,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--scale-products", type=int, default=68_000)
     parser.add_argument("--skip-scale", action="store_true")
-    args = parser.parse_args(argv)
+    args = parse_with_smoke(parser, SMOKE, argv)
     torch.set_num_threads(1)
     print(
         f"machine: {platform.platform()}, python {platform.python_version()}, "

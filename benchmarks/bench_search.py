@@ -27,9 +27,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from smoke import parse_with_smoke
 
 QUERY_TARGET_MS = 50.0
 TARGET_ROWS = 100_000
+SMOKE = {"products": 4, "query_rows": 64, "queries": 2, "threads": 1}
 QUERIES = [
     "black leather jacket with a zip",
     "red silk dress",
@@ -66,8 +68,8 @@ def tiny_search_model(checkpoint: str | None, work: Path):
 
 def bench_index(search, work: Path, products: int) -> dict:
     from lavis_syncmask.data.fashiongen import FashionGenH5
+    from lavis_syncmask.data.formats import TRAIN_FILE
     from lavis_syncmask.search.index import build_index
-    from lavis_syncmask.synthetic.fashiongen_writer import TRAIN_FILE
     from lavis_syncmask.synthetic.generate import generate_catalogue
 
     data = generate_catalogue(work / "data", products, 1, seed=0, fashioniq_triplets=0,
@@ -138,7 +140,7 @@ def main() -> None:
         help="torch threads while querying (one short text: more threads only add sync cost)",
     )
     parser.add_argument("--checkpoint", default=None)
-    args = parser.parse_args()
+    args = parse_with_smoke(parser, SMOKE)
     torch.set_num_threads(args.threads)
     print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
           f"cpu_count={os.cpu_count()}, torch threads={args.threads}, load average="

@@ -29,6 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from smoke import parse_with_smoke
+
+SMOKE = {"rows": 30, "k": 10, "batch": 32, "vision_depth": 1, "preset": "tiny", "image_size": 32}
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]  # this checkout's package, not an installed one
@@ -53,10 +56,12 @@ def build(args: argparse.Namespace) -> tuple[Any, Any]:
     from lavis_syncmask.data.processors import SyncMaskTextProcessor
     from lavis_syncmask.models.syncmask_fashion import SyncMaskFashion
 
-    cfg = OmegaConf.load(SyncMaskFashion.default_config_path("base")).model
+    cfg = OmegaConf.load(SyncMaskFashion.default_config_path(args.preset)).model
     cfg.tokenizer = str(Path(args.data_dir) / "vocab")
     cfg.vision_depth, cfg.text_layers, cfg.fusion_layers = args.vision_depth, args.text_layers, 1
     cfg.queue_size, cfg.max_txt_len, cfg.use_mim = 256, 30, False
+    cfg.image_size = args.image_size
+    cfg.pretrained = None  # random weights: ALBEF's checkpoint has other depths (and is a download)
     torch.manual_seed(0)
     model = registry.get_model_class("syncmask_fashion").from_config(cfg).eval()
     dataset = FashionGenRetrievalDataset(
@@ -112,6 +117,7 @@ def child(method: str, args: argparse.Namespace, procs: int = 1) -> list[dict[st
         script = [str(Path(__file__).resolve()), "--child", method, "--result-dir", tmp]
         script += ["--data-dir", args.data_dir, "--k", str(args.k), "--batch", str(args.batch)]
         script += ["--vision-depth", str(args.vision_depth), "--text-layers", str(args.text_layers)]
+        script += ["--image-size", str(args.image_size), "--preset", args.preset]
         prefix = [sys.executable]
         if procs > 1:
             with socket.socket() as probe:
@@ -129,7 +135,8 @@ def make_data(args: argparse.Namespace) -> None:
     from lavis_syncmask.synthetic import generate_catalogue
 
     products = max(1, args.rows // 3)  # about 3.5 views per product
-    generate_catalogue(Path(args.data_dir), 8, products, seed=0, fashioniq_triplets=4)
+    triplets = 0 if args.smoke else 4  # the FashionIQ tree is never read here
+    generate_catalogue(Path(args.data_dir), 8, products, 0, triplets, progress=not args.smoke)
 
 
 def main() -> None:
@@ -140,9 +147,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32, help="encoding and ITM batch size")
     parser.add_argument("--vision-depth", type=int, default=2)
     parser.add_argument("--text-layers", type=int, default=1)
+    parser.add_argument("--image-size", type=int, default=256, help="the base preset's 256 px")
+    parser.add_argument("--preset", choices=["base", "tiny"], default="base", help="the widths")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--result-dir", default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_with_smoke(parser, SMOKE)
     if args.child:
         result = measure(args.child, args)
         rank = int(os.environ.get("RANK", 0))
@@ -155,11 +164,14 @@ def main() -> None:
     commit = run_group(["git", "rev-parse", "--short", "HEAD"])
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores; commit {commit.stdout.strip()}")
     print(f"config: {vars(args)}")
-    one = child("sharded", args, procs=1)[0]
+    # Under --smoke the 1-process runs stay in this process (a fresh one costs a whole
+    # `import lavis`); the 2 ranks always run under torchrun.
+    one = measure("sharded", args) if args.smoke else child("sharded", args, procs=1)[0]
     two = child("sharded", args, procs=2)
-    lavis = child("lavis", args)[0]
+    lavis = measure("lavis", args) if args.smoke else child("lavis", args)[0]
     worst = max(r["peak_mib"] for r in two)
-    print(f"rows: {one['rows']}, width 768, 257 tokens per image, k_test {args.k}")
+    tokens = (args.image_size // 16) ** 2 + 1
+    print(f"rows: {one['rows']}, {args.preset} widths, {tokens} tokens per image, k_test {args.k}")
     print(f"1 process : peak {one['peak_mib']:.0f} MiB, {one['seconds']:.1f} s")
     for rank, r in enumerate(two):
         print(f"2 ranks   : rank {rank} peak {r['peak_mib']:.0f} MiB, {r['seconds']:.1f} s")

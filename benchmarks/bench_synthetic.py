@@ -26,7 +26,10 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from smoke import parse_with_smoke  # noqa: E402
+
 TARGET_IMAGES_PER_SECOND = 200.0
+SMOKE = {"products": 3, "val_products": 2, "fashioniq_triplets": 2, "repeats": 1}
 
 
 def commit() -> str:
@@ -106,7 +109,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
-    args = parser.parse_args()
+    args = parse_with_smoke(parser, SMOKE)
     pinned = "not pinned (--no-pin)" if args.no_pin else pin_one_core()
 
     import torch  # imported by the package anyway (via LAVIS); keep its pool at one thread

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import torch
+from smoke import parse_with_smoke
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -43,6 +44,7 @@ SIZES = {
         "mim_decoder_dim": 128,
     },
 }
+SMOKE = {"sizes": ["tiny"], "steps": 1, "warmup": 0, "batch_size": 4}
 VARIANTS = {
     "syncmask": {"strategy": "syncmask"},
     "random": {"strategy": "random"},
@@ -132,6 +134,11 @@ def peak_memory(size: str, variant: str, args, vocab: Path) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def peak_here(size: str, variant: str, args: argparse.Namespace, vocab: Path) -> float:
+    """`measure_peak` in this process (smoke runs only: earlier models' caches help it)."""
+    return measure_peak(size, variant, str(vocab), args.device, args.batch_size)
+
+
 def main() -> None:
     from lavis_syncmask.common.processes import run_group  # the children skip it
 
@@ -141,19 +148,21 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    args = parser.parse_args()
+    args = parse_with_smoke(parser, SMOKE)
     from model_fixtures import write_vocab
 
     commit = run_group(["git", "rev-parse", "--short", "HEAD"])
     print(f"machine: {platform.platform()}, {torch.get_num_threads()} threads, {args.device}")
     print(f"commit: {commit.stdout.strip() or 'unknown'}; config: {vars(args)}")
+    # Under --smoke in this process: a fresh child per variant costs a whole `import lavis`.
+    peak = peak_here if args.smoke else peak_memory
     with tempfile.TemporaryDirectory() as tmp:
         vocab = write_vocab(Path(tmp))
         results = {}
         for size in args.sizes:
             t = time_pair(size, "syncmask", "random", args, vocab)
             m = time_pair(size, "syncmask", "syncmask_no_mim", args, vocab)
-            mem = {v: peak_memory(size, v, args, vocab) for v in ("syncmask", "random")}
+            mem = {v: peak(size, v, args, vocab) for v in ("syncmask", "random")}
             results[size] = {"time_s": t, "mim_pair_time_s": m, "peak_mib": mem}
             print(
                 f"[{size}] step syncmask {t['syncmask'] * 1e3:.1f} ms, random "

@@ -28,9 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from smoke import parse_with_smoke
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+SMOKE = {"size": "tiny", "device": "cpu", "warmup": 1, "rounds": 1, "steps": 1}
 
 #: Dense (no sparsity) bf16 tensor-core peak in TFLOP/s, from the vendors' data sheets. Keys
 #: are matched against `torch.cuda.get_device_name()`, most specific first.
@@ -259,7 +261,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=5, help="timed steps per model per round")
     parser.add_argument("--out", default=None, help="also write the JSON here")
-    args = parser.parse_args(argv)
+    args = parse_with_smoke(parser, SMOKE, argv)
     if args.amp is None:
         args.amp = "bf16" if args.device.startswith("cuda") else "none"
     return args

@@ -49,7 +49,7 @@ def test_tiny_loads_from_any_directory(name: str, elsewhere: Path) -> None:
 def test_packaged_vocabulary_is_deterministic_and_current(tmp_path: Path) -> None:
     written = write_packaged_vocab(tmp_path)
     assert written.read_bytes() == (TINY_VOCAB_DIR / "vocab.txt").read_bytes(), (
-        "regenerate it: python -m lavis_syncmask.synthetic.packaged_vocab"
+        "regenerate it: python -m lavis_syncmask.cli.vocab --packaged"
     )
 
 

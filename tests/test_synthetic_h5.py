@@ -10,6 +10,7 @@ import h5py
 import numpy as np
 import pytest
 
+from lavis_syncmask.cli.synthetic import main
 from lavis_syncmask.synthetic import (
     build_catalogue,
     format_summary,
@@ -17,7 +18,6 @@ from lavis_syncmask.synthetic import (
     render_image,
     summarize_catalogue,
 )
-from lavis_syncmask.synthetic.__main__ import main
 from lavis_syncmask.synthetic.render import GRID, PATCH
 from lavis_syncmask.synthetic.taxonomy import ATTRIBUTES
 from lavis_syncmask.synthetic.text import TRAILING_PUNCTUATION

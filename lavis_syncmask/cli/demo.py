@@ -19,6 +19,7 @@ import torch
 from tqdm import tqdm
 
 from lavis_syncmask.common.paths import RECIPE_DIR
+from lavis_syncmask.masking.strategies import STRATEGIES
 
 
 def ensure_catalogue(data_dir: Path, products: int, val_products: int, seed: int) -> None:
@@ -90,10 +91,7 @@ def sync_precision(checkpoint: Path, data_dir: Path, batches: int = 8) -> dict[s
         collate_fn=dataset.collater,
         generator=torch.Generator().manual_seed(0),
     )
-    configs = {
-        "syncmask": model.masking,
-        "random": dataclasses.replace(model.masking, strategy="random"),
-    }
+    configs = {name: dataclasses.replace(model.masking, strategy=name) for name in STRATEGIES}
     meters = {name: RunningMeans() for name in configs}
     torch.manual_seed(0)
     for i, samples in enumerate(tqdm(loader, total=min(batches, len(loader)), desc="mask stats")):

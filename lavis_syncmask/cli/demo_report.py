@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from lavis_syncmask.evaluation.recall import RETRIEVAL_KEYS
+from lavis_syncmask.masking.strategies import STRATEGIES
 
 TERMS = ("loss", "loss_itc", "loss_itm", "loss_mlm", "loss_mim")
 SYNC_KEYS = (
@@ -39,12 +40,11 @@ def summarize(report: dict[str, Any]) -> str:
         lines.append(
             "masks on validation batches, same trained teacher (higher = more synchronized):"
         )
-        lines.append(f"  {'statistic':24s} {'syncmask':>9s} {'random':>9s}")
+        lines.append(f"  {'statistic':24s}" + "".join(f" {name:>9s}" for name in STRATEGIES))
         for key, _baseline in SYNC_KEYS:
-            sync = masking.get("syncmask", {}).get(key)
-            rand = masking.get("random", {}).get(key)
-            if sync is not None and rand is not None:
-                lines.append(f"  {key:24s} {sync:9.3f} {rand:9.3f}")
+            values = [masking.get(name, {}).get(key) for name in STRATEGIES]
+            if all(v is not None for v in values):
+                lines.append(f"  {key:24s}" + "".join(f" {v:9.3f}" for v in values))
     metrics = report.get("retrieval", {}).get("metrics", {})
     if metrics:
         protocol = report["retrieval"].get("protocol", "?")
@@ -70,9 +70,11 @@ def plot_report(report: dict[str, Any], path: Path) -> Path:
 
     masking = report.get("masking", {})
     names = [key for key, _ in SYNC_KEYS]
-    for offset, strategy in ((-0.2, "syncmask"), (0.2, "random")):
+    width = 0.8 / len(STRATEGIES)  # the strategies' bars side by side, centred on each tick
+    for j, strategy in enumerate(STRATEGIES):
+        offset = (j - (len(STRATEGIES) - 1) / 2) * width
         values = [masking.get(strategy, {}).get(k, float("nan")) for k in names]
-        axes[1].bar([i + offset for i in range(len(names))], values, width=0.4, label=strategy)
+        axes[1].bar([i + offset for i in range(len(names))], values, width=width, label=strategy)
     axes[1].set_xticks(range(len(names)), [n.replace("_", "\n") for n in names])
     axes[1].set(title="mask statistics (validation)", ylim=(0, 1))
     axes[1].legend()

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from lavis_syncmask.masking.strategies import STRATEGIES
+
 
 def load_model(checkpoint: str, model_type: str, tokenizer: str) -> Any:
     from lavis.common.registry import registry
@@ -69,7 +71,7 @@ def masks_for(model: Any, samples: dict[str, Any]) -> tuple[Any, dict[str, Any],
     text_m = model.encode_text(tok.input_ids, tok.attention_mask, model.text_encoder_m)
     attention = model.teacher_attention(text_m.last_hidden_state, tok.attention_mask, image_m)
     out = {}
-    for name in ("syncmask", "random"):
+    for name in STRATEGIES:
         config = dataclasses.replace(model.masking, strategy=name)
         units = word_units(tok.input_ids, tok.attention_mask, model.token_tables(), True)
         torch.manual_seed(0)
@@ -128,13 +130,18 @@ def draw(
     import matplotlib.pyplot as plt
 
     n = len(samples["text_input"])
+    cols = 2 * len(STRATEGIES)  # per strategy: the image, then the text
     fig, axes = plt.subplots(
-        n, 4, figsize=(14, 3.2 * n), gridspec_kw={"width_ratios": [1, 1.4, 1, 1.4]}, squeeze=False
+        n,
+        cols,
+        figsize=(3.5 * cols, 3.2 * n),
+        gridspec_kw={"width_ratios": [1, 1.4] * len(STRATEGIES)},
+        squeeze=False,
     )
     offsets = tok.offset_mapping.cpu()
     for i in range(n):
         heat = attention[i].mean(0).view(grid, grid).cpu().numpy()
-        for j, name in enumerate(("syncmask", "random")):
+        for j, name in enumerate(STRATEGIES):
             m = masks[name]
             ax_img, ax_txt = axes[i, 2 * j], axes[i, 2 * j + 1]
             image = _image(samples, i)

@@ -17,7 +17,10 @@ from typing import Literal
 
 import torch
 
+#: An autocast dtype (None where autocast is off).
 AmpMode = Literal["bf16", "fp16"]
+#: What `run.amp` may hold once parsed: an autocast dtype, or False for fp32.
+AmpSetting = Literal[AmpMode, False]
 AMP_DTYPES: dict[str, torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 

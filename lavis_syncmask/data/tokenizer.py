@@ -6,9 +6,8 @@ The command-line tool is `python -m lavis_syncmask.cli.vocab` (`syncmask-vocab`)
 
 from __future__ import annotations
 
-import argparse
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -106,10 +105,3 @@ def locate_tokenizer(config: Any) -> Path | None:
                 model.tokenizer = str(found)
             return found
     return None
-
-
-
-if __name__ == "__main__":  # the old entry point; the tool lives in cli/vocab.py
-    from lavis_syncmask.cli.vocab import main
-
-    main()

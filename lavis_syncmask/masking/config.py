@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-_STRATEGIES = ("syncmask", "random")
+from lavis_syncmask.masking.strategies import DEFAULT_STRATEGY, STRATEGIES, MaskStrategy
+
 _WORD_SCORES = ("max", "entropy")
 _WARMUP_SCHEDULES = ("step", "linear")
 #: The ratios and why each range: every sample masks at least one word (k_w >= 1), so an MLM
@@ -38,7 +39,7 @@ class MaskingConfig:
     0.2
     """
 
-    strategy: Literal["syncmask", "random"] = "syncmask"  # random: same path, noise scores
+    strategy: MaskStrategy = DEFAULT_STRATEGY  # random: same path, noise scores
     mlm_ratio: float = 0.15  # of candidate words: k_w = max(1, round(mlm_ratio * n)); > 0
     mim_ratio: float = 0.25  # of patches: k_p = round(mim_ratio * P); > 0
     sync_word_score: Literal["max", "entropy"] = "max"  # max_p A or negative entropy of A
@@ -50,7 +51,7 @@ class MaskingConfig:
     mlm_probs: tuple[float, float, float] = (0.8, 0.1, 0.1)  # [MASK] / random token / keep
 
     def __post_init__(self) -> None:
-        _check_choice("strategy", self.strategy, _STRATEGIES)
+        _check_choice("strategy", self.strategy, STRATEGIES)
         _check_choice("sync_word_score", self.sync_word_score, _WORD_SCORES)
         _check_choice("sync_warmup_schedule", self.sync_warmup_schedule, _WARMUP_SCHEDULES)
         for name, why in _RATIOS.items():

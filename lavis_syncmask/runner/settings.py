@@ -22,11 +22,10 @@ from typing import Any, Literal
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from lavis_syncmask.common.keys import Range, check_range, coerce, reject_unknown
-from lavis_syncmask.common.precision import AmpMode as PrecisionMode
+from lavis_syncmask.common.precision import AmpMode, AmpSetting
 from lavis_syncmask.runner.loop import LoopSettings
 from lavis_syncmask.sampling.settings import SamplerMode, SamplerSettings
 
-AmpMode = Literal["bf16", "fp16", False]
 #: LAVIS's optimiser keys, checked here since torch's own error names no key. `warmup_lr` may
 #: also be -1 (LAVIS: start the warm-up at init_lr).
 OPTIMISER_RANGES: dict[str, Range] = {
@@ -64,7 +63,7 @@ class RunSettings:
     num_workers: int = 4
     accum_grad_iters: int = 1  # micro-batches per optimizer update
     max_grad_norm: float | None = None  # gradient clipping (null: none)
-    amp: AmpMode = False  # autocast on CUDA: bf16 | fp16 | false (true means fp16)
+    amp: AmpSetting = False  # autocast on CUDA: bf16 | fp16 | false (true means fp16)
     train_dataset_ratios: Mapping[str, float] | None = None
     # --- batches (method.md section 4)
     batch_sampler: SamplerMode | None = None  # semi_hard | grouped | random | null (plain)
@@ -154,7 +153,7 @@ class RunSettings:
     def sampler_settings(self) -> SamplerSettings:
         return SamplerSettings(self.batch_sampler, dict(self.sampler))
 
-    def loop_settings(self, amp: PrecisionMode | None) -> LoopSettings:
+    def loop_settings(self, amp: AmpMode | None) -> LoopSettings:
         """How the epoch loop updates; `amp` is decided by the runner (None off CUDA)."""
         return LoopSettings(
             accum_grad_iters=self.accum_grad_iters,

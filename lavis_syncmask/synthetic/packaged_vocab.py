@@ -10,12 +10,11 @@ grammar has far fewer than 4000 words), plus every character alone and as a ``##
 continuation, so unseen words still split into known pieces. Regenerate it after changing the
 synthetic text grammar with::
 
-    python -m lavis_syncmask.synthetic.packaged_vocab
+    python -m lavis_syncmask.cli.vocab --packaged
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -73,14 +72,3 @@ def write_packaged_vocab(out_dir: str | os.PathLike[str] = TINY_VOCAB_DIR) -> Pa
     vocab = out / "vocab.txt"
     vocab.write_text("\n".join(whole_word_vocab(texts)) + "\n", encoding="utf-8")
     return vocab
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=str(TINY_VOCAB_DIR), help="folder for vocab.txt")
-    args = parser.parse_args(argv)
-    print(f"wrote {write_packaged_vocab(args.out)}")
-
-
-if __name__ == "__main__":
-    main()

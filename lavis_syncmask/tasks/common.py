@@ -11,6 +11,7 @@ from lavis.common.registry import registry
 from lavis.tasks.base_task import BaseTask
 from omegaconf import OmegaConf
 
+from lavis_syncmask.common.distributed import is_main_process
 from lavis_syncmask.evaluation import write_metrics
 from lavis_syncmask.runner.settings import RunSettings
 
@@ -18,11 +19,6 @@ from lavis_syncmask.runner.settings import RunSettings
 def unwrap(model: Any) -> Any:
     """The bare model inside DistributedDataParallel (or the model itself)."""
     return model.module if hasattr(model, "module") else model
-
-
-def is_main_process() -> bool:
-    dist = torch.distributed
-    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
 def output_dir(cfg: Any) -> Path:
