@@ -28,9 +28,9 @@ from typing import IO, Any
 
 import numpy as np
 
-from lavis_syncmask.data.fashiongen import TextFields, field_keys, field_offsets
-from lavis_syncmask.data.formats import SIDECAR_SUFFIX, sidecar_path
 from lavis_syncmask.common.paths import require_file, resolve_data_path
+from lavis_syncmask.data.fashiongen import TextFields, field_keys, field_offsets
+from lavis_syncmask.data.formats import sidecar_path
 
 GRID = 16
 #: The text fields whose words a sidecar describes (and whose texts its fingerprint hashes).
