@@ -14,15 +14,16 @@ from catalogue_fixtures import write_catalogue
 from omegaconf import OmegaConf
 
 import lavis_syncmask  # noqa: F401  (registers fashion_catalogue)
+from lavis_syncmask.cli.convert import main as convert_main
 from lavis_syncmask.data.catalogue import CatalogueError, CatalogueReader, read_catalogue_rows
 from lavis_syncmask.data.catalogue_builder import FashionCatalogueBuilder
-from lavis_syncmask.data.convert import PRODUCT_KEY_KEY, convert_catalogue
-from lavis_syncmask.data.convert import main as convert_main
+from lavis_syncmask.data.catalogue_h5 import convert_catalogue
 from lavis_syncmask.data.fashiongen import FashionGenH5
 from lavis_syncmask.data.fashiongen_datasets import (
     FashionGenPretrainDataset,
     FashionGenRetrievalDataset,
 )
+from lavis_syncmask.data.formats import PRODUCT_KEY_KEY
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,9 @@ from catalogue_fixtures import draw_product
 from omegaconf import OmegaConf
 
 import lavis_syncmask  # noqa: F401  (registers fashion_catalogue)
+from lavis_syncmask.cli.convert import main as convert_main
 from lavis_syncmask.data.catalogue import CatalogueError, CatalogueReader, read_catalogue_rows
 from lavis_syncmask.data.catalogue_builder import FashionCatalogueBuilder
-from lavis_syncmask.data.convert import main as convert_main
 
 
 @pytest.fixture(scope="module")

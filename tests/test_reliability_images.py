@@ -16,7 +16,7 @@ from catalogue_fixtures import draw_product
 from PIL import Image, ImageFile
 
 from lavis_syncmask.data.catalogue import CatalogueError, CatalogueReader
-from lavis_syncmask.data.convert import convert_catalogue
+from lavis_syncmask.data.catalogue_h5 import convert_catalogue
 from lavis_syncmask.data.images import TruncatedImageError, load_rgb
 
 WHITE = (255, 255, 255)  # the padding colour (images.BACKGROUND)

@@ -158,7 +158,7 @@ def test_query_refuses_a_changed_source(
 def test_query_refuses_an_h5_whose_image_changed(
     tmp_path: Path, checkpoints: tuple[Path, Path, Path], capsys: pytest.CaptureFixture
 ) -> None:
-    from lavis_syncmask.data.convert import convert_catalogue
+    from lavis_syncmask.data.catalogue_h5 import convert_catalogue
 
     write_catalogue(tmp_path / "shop", (2, 1))
     data = tmp_path / "shop.h5"

@@ -21,6 +21,8 @@ SIDECAR_SUFFIX = "_visibility.jsonl"
 IMAGE_KEY = "input_image"
 IMAGE_SHAPE = (256, 256, 3)
 PRODUCT_KEY = "input_productID"
+#: A converted catalogue's own product ids (`input_productID` must be an integer).
+PRODUCT_KEY_KEY = "input_product_key"
 NAME_KEY = "input_name"
 DESCRIPTION_KEY = "input_description"
 CATEGORY_KEY = "input_category"
