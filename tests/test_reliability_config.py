@@ -20,7 +20,9 @@ from lavis_syncmask.models.config import (
     BackboneConfig,
     ObjectiveConfig,
     SyncMaskModelConfig,
+    model_section,
 )
+from lavis_syncmask.runner.settings import RunSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PRETRAIN_TINY = REPO_ROOT / "projects" / "syncmask" / "pretrain_tiny.yaml"
@@ -121,18 +123,18 @@ def test_the_heads_and_the_baselines_share_the_checks() -> None:
 def test_queue_must_hold_whole_global_batches() -> None:
     cfg = load("model.queue_size=100", "run.batch_size_train=32")
     with pytest.raises(ValueError, match=r"model\.queue_size=100 .* global batch size 32"):
-        check_queue_fits_batch(cfg.model_cfg, cfg.run_cfg)
+        check_queue_fits_batch(model_section(cfg), RunSettings.of(cfg))
     cfg = load("model.queue_size=96", "run.batch_size_train=32", "run.world_size=2")
     with pytest.raises(ValueError, match=r"global batch size 64 \(.*=32 x 2 process"):
-        check_queue_fits_batch(cfg.model_cfg, cfg.run_cfg)
-    cfg.run_cfg.evaluate = True  # evaluation enqueues nothing
-    check_queue_fits_batch(cfg.model_cfg, cfg.run_cfg)
+        check_queue_fits_batch(model_section(cfg), RunSettings.of(cfg))
+    RunSettings.update(cfg, evaluate=True)  # evaluation enqueues nothing
+    check_queue_fits_batch(model_section(cfg), RunSettings.of(cfg))
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.name)
 def test_every_recipe_queue_holds_whole_batches(recipe: Path) -> None:
     cfg = load(cfg_path=recipe)
-    check_queue_fits_batch(cfg.model_cfg, cfg.run_cfg)
+    check_queue_fits_batch(model_section(cfg), RunSettings.of(cfg))
 
 
 # ------------------------------------------------ model_type chooses the preset

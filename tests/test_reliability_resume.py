@@ -23,7 +23,6 @@ from typing import Any
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -209,10 +208,11 @@ def test_a_full_disk_writing_metrics_or_the_log_names_the_file(
 # ---------------------------------------------------------------- one run a folder
 def _claim(out: str, job_id: str, barrier: Any, results: Any, release: Any) -> None:
     from lavis_syncmask.cli.launcher import refuse_existing_results  # imported before the fork
+    from lavis_syncmask.runner.settings import RunSettings
 
     barrier.wait(30)
     try:
-        refuse_existing_results(OmegaConf.create({"output_dir": out}), job_id, False)
+        refuse_existing_results(RunSettings(output_dir=out), job_id, False)
         results.put("claimed")
     except FileExistsError as error:
         results.put(str(error))

@@ -259,6 +259,6 @@ def test_distributed_helpers_are_identities_in_one_process(monkeypatch: pytest.M
 
 def test_distributed_flag_without_a_process_group_is_an_error(tmp_path: Path) -> None:
     built = session(tmp_path, "d")
-    built.cfg.run_cfg.distributed = True
+    RunSettings.update(built.cfg, distributed=True)
     with pytest.raises(ValueError, match="process group"):
         make_runner(built)

@@ -19,9 +19,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from omegaconf import open_dict
-
 from lavis_syncmask.cli.launcher import build_parser, make_runner, prepare
+from lavis_syncmask.models.config import take_model_key
+from lavis_syncmask.runner.settings import RunSettings
 
 logger = logging.getLogger(__name__)
 
@@ -30,22 +30,24 @@ def _configure(flag_checkpoint: str | None) -> Callable[[Any], None]:
     """The config edit of an evaluation run: checkpoint key moved to `run`, splits chosen."""
 
     def configure(cfg: Any) -> None:
-        with open_dict(cfg.config):
-            from_cfg = cfg.config.model.pop("checkpoint", None)
-            chosen = flag_checkpoint or from_cfg
-            if flag_checkpoint and from_cfg and str(from_cfg) != flag_checkpoint:
-                logger.warning("--checkpoint %s overrides model.checkpoint=%s", chosen, from_cfg)
-            if chosen is not None and not Path(str(chosen)).expanduser().is_file():
-                raise FileNotFoundError(f"--checkpoint / model.checkpoint: no file at {chosen}")
-            run = cfg.config.run
-            run.checkpoint = str(Path(str(chosen)).expanduser().resolve()) if chosen else None
-            run.evaluate = True
-            if not run.get("test_splits"):
-                if not run.get("valid_splits"):
-                    raise ValueError(
-                        "nothing to evaluate: run.test_splits and run.valid_splits are both empty"
-                    )
-                run.test_splits = list(run.valid_splits)
+        from_cfg = take_model_key(cfg, "checkpoint")
+        chosen = flag_checkpoint or from_cfg
+        if flag_checkpoint and from_cfg and str(from_cfg) != flag_checkpoint:
+            logger.warning("--checkpoint %s overrides model.checkpoint=%s", chosen, from_cfg)
+        if chosen is not None and not Path(str(chosen)).expanduser().is_file():
+            raise FileNotFoundError(f"--checkpoint / model.checkpoint: no file at {chosen}")
+        settings = RunSettings.of(cfg)
+        splits = settings.test_splits or settings.valid_splits
+        if not splits:
+            raise ValueError(
+                "nothing to evaluate: run.test_splits and run.valid_splits are both empty"
+            )
+        RunSettings.update(
+            cfg,
+            checkpoint=str(Path(str(chosen)).expanduser().resolve()) if chosen else None,
+            evaluate=True,
+            test_splits=splits,
+        )
 
     return configure
 

@@ -96,30 +96,31 @@ def check_raw_config(cfg_path: str) -> None:
     """What LAVIS's `Config` would drop or trip over: a top level that is not a mapping, a
     top-level section other than run / model / datasets (it keeps only those), and a dataset
     no builder is registered for."""
-    from lavis.common.registry import registry
-
     from lavis_syncmask.cli.options import load_mapping
-    from lavis_syncmask.common.keys import check_sections, reject_unknown
+    from lavis_syncmask.common.keys import check_sections
+    from lavis_syncmask.data.builders import check_dataset_names
 
     raw = load_mapping(cfg_path)
     check_sections(raw, where=cfg_path)
-    reject_unknown("datasets", raw.datasets.keys(), registry.mapping["builder_name_mapping"])
+    check_dataset_names(raw)
 
 
 def load_config(args: argparse.Namespace) -> Any:
     """LAVIS's `Config` of `--cfg-path` merged with `--options` (`cli/options`: entries
     without a value refused, `model.model_type` choosing the preset), its sections, `run.*`
-    and `model.*` keys checked (an `--options` key may add a section too)."""
+    and `model.*` keys checked (an `--options` key may add a section too). The `run:` section
+    is read here, once: its settings are attached to the config (`RunSettings.of`)."""
     from lavis_syncmask.cli.options import SyncMaskConfig, check_model_config
     from lavis_syncmask.common.keys import MERGED_SECTIONS, check_sections
+    from lavis_syncmask.models.config import model_section
 
     if not Path(args.cfg_path).is_file():
         raise FileNotFoundError(f"--cfg-path: no config file at {args.cfg_path}")
     check_raw_config(args.cfg_path)
     cfg = SyncMaskConfig(args)
     check_sections(cfg.config, f"{args.cfg_path} with --options", MERGED_SECTIONS)
-    RunSettings.from_run_cfg(cfg.run_cfg)  # fail before anything starts
-    check_model_config(cfg.model_cfg)
+    RunSettings.from_run_cfg(cfg.run_cfg).attach(cfg)  # fails before anything starts
+    check_model_config(model_section(cfg))
     return cfg
 
 
@@ -136,7 +137,7 @@ def resolve_job_id(requested: str | None) -> str:
     return broadcast_object(f"{stamp}_{secrets.token_hex(4)}")
 
 
-def refuse_existing_results(run_cfg: Any, job_id: str, overwrite: bool) -> None:
+def refuse_existing_results(settings: RunSettings, job_id: str, overwrite: bool) -> None:
     """Claim the run folder for this run (a second run with the same `--job-id` started
     alongside is refused, `common/paths.claim_job_folder`), and never write into a folder that
     holds results unless `--overwrite`; resuming from a checkpoint of that same folder
@@ -146,7 +147,6 @@ def refuse_existing_results(run_cfg: Any, job_id: str, overwrite: bool) -> None:
 
     problem = None
     if is_main_process():  # one verdict, before rank 0 writes anything there
-        settings = RunSettings.from_run_cfg(run_cfg)
         folder = job_folder(settings.output_dir, job_id)
         try:
             claim_job_folder(folder)
@@ -165,6 +165,37 @@ def refuse_existing_results(run_cfg: Any, job_id: str, overwrite: bool) -> None:
         raise FileExistsError(problem)
 
 
+def join_process_group(cfg: Any) -> RunSettings:
+    """Join torchrun's process group (`run.dist_backend`) and record it in the run settings:
+    `distributed`, `rank`, `world_size`, `gpu`, `dist_backend`, and `device` (cpu, with a
+    warning, when it names CUDA on a machine without it)."""
+    from lavis_syncmask.common.distributed import init_distributed, usable_device
+
+    settings = RunSettings.of(cfg)
+    info = init_distributed(backend=settings.dist_backend)
+    return RunSettings.update(
+        cfg,
+        distributed=info.distributed,
+        rank=info.rank,
+        world_size=info.world_size,
+        gpu=info.local_rank,
+        dist_backend=info.backend,
+        device=usable_device(settings.device),
+    )
+
+
+def point_tokenizer_at_data(cfg: Any) -> None:
+    """A relative `model.tokenizer` found under a dataset's `data_root` is written back as
+    that path (`data/tokenizer.locate_tokenizer`), so `data_root` alone locates the vocab."""
+    from lavis_syncmask.data.builders import dataset_roots
+    from lavis_syncmask.data.tokenizer import locate_tokenizer
+    from lavis_syncmask.models.config import model_section, set_model_key
+
+    found = locate_tokenizer(model_section(cfg).get("tokenizer"), dataset_roots(cfg))
+    if found is not None:
+        set_model_key(cfg, "tokenizer", str(found))
+
+
 def prepare(args: argparse.Namespace, configure: Callable[[Any], None] | None = None) -> Session:
     """Imports, config, process group, seeds, logger, then task, datasets and model;
     `configure(cfg)` may edit the config just before the task is set up."""
@@ -173,22 +204,22 @@ def prepare(args: argparse.Namespace, configure: Callable[[Any], None] | None = 
     from lavis.common.logger import setup_logger
 
     from lavis_syncmask.cli.options import check_queue_fits_batch
-    from lavis_syncmask.common.distributed import apply_to_run_config, get_rank, init_distributed
-    from lavis_syncmask.data.tokenizer import locate_tokenizer
+    from lavis_syncmask.common.distributed import get_rank
+    from lavis_syncmask.models.config import model_section
     from lavis_syncmask.runner.loop import seed_everything
 
     cfg = load_config(args)
-    info = init_distributed(backend=RunSettings.from_run_cfg(cfg.run_cfg).dist_backend)
-    apply_to_run_config(cfg.run_cfg, info)
+    join_process_group(cfg)
     torch.backends.cudnn.benchmark = False
     setup_logger()
     job_id = resolve_job_id(args.job_id)
-    refuse_existing_results(cfg.run_cfg, job_id, bool(getattr(args, "overwrite", False)))
+    overwrite = bool(getattr(args, "overwrite", False))
+    refuse_existing_results(RunSettings.of(cfg), job_id, overwrite)
     if configure is not None:
         configure(cfg)
-    locate_tokenizer(cfg.config)  # `datasets.<b>.data_root` alone locates a relative vocab
-    settings = RunSettings.from_run_cfg(cfg.run_cfg)  # final: launcher and config edits in
-    check_queue_fits_batch(cfg.model_cfg, cfg.run_cfg)  # the world size is known from here
+    point_tokenizer_at_data(cfg)
+    settings = RunSettings.of(cfg)  # final: the launcher's and `configure`'s changes in
+    check_queue_fits_batch(model_section(cfg), settings)  # the world size is known from here
     seed_everything(settings.seed + get_rank())
     cfg.pretty_print()
     task = tasks.setup_task(cfg)

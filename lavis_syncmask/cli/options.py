@@ -12,13 +12,16 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from lavis.common.config import Config
 from omegaconf import DictConfig, OmegaConf
 
 from lavis_syncmask.common.keys import kind_of
+
+if TYPE_CHECKING:
+    from lavis_syncmask.runner.settings import RunSettings
 
 #: `model.*` keys a launcher takes out of the model config before the model is built.
 LAUNCHER_MODEL_KEYS = frozenset({"checkpoint"})
@@ -139,34 +142,23 @@ def model_config_reader(arch: str) -> Callable[[Any], Any] | None:
     return None
 
 
-def check_model_config(model_cfg: Any) -> None:
-    """Every `model.*` key of the plugin's models checked (type, range, unknown keys) before
-    anything is built; another plugin's model checks its own config. `model.checkpoint` is the
-    evaluation launcher's, moved to `run.checkpoint` before the model is built."""
-    reader = model_config_reader(str(model_cfg.get("arch")))
+def check_model_config(model: Mapping[str, Any]) -> None:
+    """Every `model.*` key of the plugin's models (`model`: the section as a plain mapping,
+    `models/config.model_section`) checked (type, range, unknown keys) before anything is
+    built; another plugin's model checks its own config. `model.checkpoint` is the evaluation
+    launcher's, moved to `run.checkpoint` before the model is built."""
+    reader = model_config_reader(str(model.get("arch")))
     if reader is not None:
-        plain = (
-            OmegaConf.to_container(model_cfg, resolve=True)
-            if OmegaConf.is_config(model_cfg)
-            else dict(model_cfg)
-        )
-        reader({k: v for k, v in plain.items() if k not in LAUNCHER_MODEL_KEYS})
+        reader({k: v for k, v in model.items() if k not in LAUNCHER_MODEL_KEYS})
 
 
-def check_queue_fits_batch(model_cfg: Any, run_cfg: Any) -> None:
+def check_queue_fits_batch(model: Mapping[str, Any], settings: RunSettings) -> None:
     """A training step of `syncmask_fashion` (and of LAVIS's ALBEF / BLIP) enqueues the whole
     global batch into the ITC queue, which must hold a whole number of them (else the first
     step fails, after the datasets are built, with a message that names no config key)."""
-    from lavis_syncmask.runner.settings import RunSettings
-
-    queue = model_cfg.get("queue_size")
-    settings = RunSettings.from_run_cfg(run_cfg)
+    queue = model.get("queue_size")
     # Only the models known to enqueue whole batches: another plugin's queue may differ.
-    if (
-        queue is None
-        or settings.evaluate
-        or model_config_reader(str(model_cfg.get("arch"))) is None
-    ):
+    if queue is None or settings.evaluate or model_config_reader(str(model.get("arch"))) is None:
         return
     batch = settings.batch_size_train * settings.world_size
     if int(queue) % batch:

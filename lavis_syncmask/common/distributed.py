@@ -121,21 +121,13 @@ def _local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", get_rank()))
 
 
-def apply_to_run_config(run_cfg: Any, info: DistInfo) -> None:
-    """Record the process group in the `run` config so LAVIS code paths agree with it.
-
-    Sets `distributed`, `rank`, `world_size`, `gpu` and `dist_backend`, and falls back to
-    `device: cpu` (with a warning) when the config asks for CUDA on a machine without it.
-    """
-    run_cfg.distributed = info.distributed
-    run_cfg.rank = info.rank
-    run_cfg.world_size = info.world_size
-    run_cfg.gpu = info.local_rank
-    run_cfg.dist_backend = info.backend
-    device = str(run_cfg.get("device", "cpu"))
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        logger.warning("run.device=%s but CUDA is not available: running on cpu", device)
-        run_cfg.device = "cpu"
+def usable_device(requested: str) -> str:
+    """`requested` (`run.device`), or `cpu` with a warning when it names CUDA on a machine
+    without it."""
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        logger.warning("run.device=%s but CUDA is not available: running on cpu", requested)
+        return "cpu"
+    return requested
 
 
 def cleanup() -> None:

@@ -32,11 +32,29 @@ from lavis_syncmask.data.fashiongen_recognition import (
 )
 from lavis_syncmask.data.fashioniq import CATEGORIES, FashionIQ, FashionIQEvalSet
 from lavis_syncmask.data.fashioniq import FashionIQTripletDataset as _Triplets
+from lavis_syncmask.evaluation.tgir import GALLERIES
 
 SPLITS = ("train", "val")
 _COMMON_KEYS = frozenset(
     {"data_type", "type", "data_root", "build_info", "vis_processor", "text_processor"}
 )
+
+
+def check_dataset_names(config: Any) -> None:
+    """Every dataset under `datasets:` of a raw run config (the yaml of `--cfg-path`) has a
+    registered builder (LAVIS would fail later with a KeyError naming no file)."""
+    names = (config.get("datasets", None) or {}).keys()
+    reject_unknown("datasets", names, registry.mapping["builder_name_mapping"])
+
+
+def dataset_roots(cfg: Any) -> list[str]:
+    """`datasets.<name>.data_root` of every dataset of a LAVIS `Config` that sets one."""
+    roots = []
+    for section in (cfg.datasets_cfg or {}).values():
+        root = section.get("data_root", None) if hasattr(section, "get") else None
+        if root:
+            roots.append(str(root))
+    return roots
 
 
 def _require_all(paths: dict[str, Path]) -> None:
@@ -255,10 +273,21 @@ class FashionIQBuilder(LocalDataBuilder):
     ``val`` = a :class:`FashionIQEvalSet` (queries + galleries under ``gallery``)."""
 
     name = "fashioniq"
-    # `exclude_reference` is read by the syncmask_tgir task (an evaluation rule, not data).
+    # `gallery` and `exclude_reference` are evaluation rules: checked here, carried by the val
+    # set, applied by the syncmask_tgir task.
     option_keys = frozenset({"categories", "gallery", "splits", "exclude_reference"})
     train_dataset_cls, eval_dataset_cls = _Triplets, FashionIQEvalSet
     DATASET_CONFIG_DICT = {"default": config_path("datasets", "fashioniq", "defaults.yaml")}
+
+    def _validate(self) -> None:
+        super()._validate()
+        gallery, exclude = self.config.get("gallery"), self.config.get("exclude_reference")
+        if gallery not in GALLERIES:
+            raise ValueError(f"{self.key('gallery')} must be one of {GALLERIES}, got {gallery!r}")
+        if not isinstance(exclude, bool):
+            raise ValueError(
+                f"{self.key('exclude_reference')} must be true or false, got {exclude!r}"
+            )
 
     def build(self) -> dict[str, Dataset]:
         self.build_processors()
@@ -279,6 +308,12 @@ class FashionIQBuilder(LocalDataBuilder):
             datasets["train"] = _Triplets(data, categories, "train", vis, text)
         if "val" in splits:
             vis, text = self.processors("val")
-            gallery = self.config.get("gallery", "original")
-            datasets["val"] = FashionIQEvalSet(data, categories, gallery, vis, text)
+            datasets["val"] = FashionIQEvalSet(
+                data,
+                categories,
+                self.config.gallery,
+                vis,
+                text,
+                exclude_reference=self.config.exclude_reference,
+            )
         return datasets

@@ -266,7 +266,9 @@ class FashionIQGalleryDataset(_FashionIQDataset):
 class FashionIQEvalSet(Dataset):
     """The ``val`` split the ``fashioniq`` builder hands to LAVIS: iterating it yields the
     queries of every category in turn; an evaluation task reads ``queries[cat]`` and
-    ``galleries[cat]`` (and ``gallery``, the convention, to label its numbers)."""
+    ``galleries[cat]``, and scores them under ``gallery`` (the convention) and
+    ``exclude_reference`` (whether a query's reference image leaves its ranking), which label
+    its numbers."""
 
     def __init__(
         self,
@@ -276,9 +278,11 @@ class FashionIQEvalSet(Dataset):
         vis_processor: Any = None,
         text_processor: Any = None,
         split: Split = "val",
+        exclude_reference: bool = False,
     ) -> None:
         data = root if isinstance(root, FashionIQ) else FashionIQ(root)
         self.categories, self.gallery = list(categories), convention
+        self.exclude_reference = exclude_reference
         self.queries = {
             c: FashionIQQueryDataset(data, c, split, vis_processor, text_processor)
             for c in categories

@@ -9,9 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
-from omegaconf import open_dict
 from transformers import BertTokenizerFast
 
 from lavis_syncmask.common.paths import PACKAGE_DIR, resolve_data_path
@@ -86,22 +84,17 @@ def resolve_tokenizer(name_or_path: str) -> BertTokenizerFast:
     return load_tokenizer(name_or_path)
 
 
-def locate_tokenizer(config: Any) -> Path | None:
-    """Point a relative ``model.tokenizer`` (e.g. the tiny preset's ``vocab``) at the folder
-    under a dataset's ``datasets.<builder>.data_root`` that holds it, so that key alone
-    locates the vocabulary as it locates the data. Edits ``config`` in place and returns the
-    path chosen; None (config untouched) when the path exists as given, is absolute, or is
-    under no dataset root (then $SYNCMASK_DATA_ROOT / data/synthetic / the Hugging Face cache
-    are tried when the model is built)."""
-    model = config.get("model", None)
-    name = None if model is None else model.get("tokenizer", None)
+def locate_tokenizer(name: str | None, data_roots: Iterable[str]) -> Path | None:
+    """Where a relative ``model.tokenizer`` (e.g. the tiny preset's ``vocab``) is under one of
+    the datasets' ``data_root`` folders, so that key alone locates the vocabulary as it
+    locates the data; the launcher writes the path found into ``model.tokenizer``. None when
+    the path exists as given, is absolute, or is under no dataset root (then
+    :func:`resolve_tokenizer` tries the package, $SYNCMASK_DATA_ROOT / data/synthetic and the
+    Hugging Face cache when the model is built)."""
     if not name or Path(str(name)).expanduser().is_absolute() or Path(str(name)).exists():
         return None
-    for builder in (config.get("datasets", None) or {}).values():
-        root = builder.get("data_root", None) if hasattr(builder, "get") else None
-        found = resolve_data_path(str(name), root) if root else None
+    for root in data_roots:
+        found = resolve_data_path(str(name), root)
         if found is not None and found.exists():
-            with open_dict(model):
-                model.tokenizer = str(found)
             return found
     return None

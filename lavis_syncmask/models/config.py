@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from lavis_syncmask.common.keys import Range, check_fields, coerce, reject_unknown
 from lavis_syncmask.sampling.settings import SIM_UPPER
@@ -210,3 +210,39 @@ def _sync_layers(layers: Any, fusion_layers: int) -> tuple[int, ...] | None:
             "for all"
         )
     return typed
+
+
+# ------------------------------------------------ the run config's `model:` section
+# The one place that reads (and writes) a LAVIS `Config`'s model section; LAVIS itself hands
+# it to the model's `from_config`, which reads it through the typed configs above.
+def model_section(cfg: Any) -> dict[str, Any]:
+    """A plain copy of the `model:` section of a LAVIS `Config` (or any object with a
+    `model_cfg`)."""
+    return _plain(cfg.model_cfg)
+
+
+def model_arch(cfg: Any) -> str:
+    """`model.arch` of a LAVIS `Config`."""
+    return str(model_section(cfg).get("arch"))
+
+
+def initial_weights(cfg: Any) -> str | None:
+    """The weights file the model of `cfg` loads last when it is built: `finetuned` only when
+    `load_finetuned` loads it, else `init_from` / `pretrained`; None when it loads none."""
+    model = model_section(cfg)
+    finetuned = model.get("finetuned") if model.get("load_finetuned", False) else None
+    return finetuned or model.get("init_from") or model.get("pretrained") or None
+
+
+def set_model_key(cfg: Any, key: str, value: Any) -> None:
+    """Write `model.<key>` into a LAVIS `Config` before the model is built (a value known only
+    from the data or the launcher), so `from_config` and the saved `config.yaml` both see it."""
+    with open_dict(cfg.model_cfg):
+        cfg.model_cfg[key] = value
+
+
+def take_model_key(cfg: Any, key: str) -> Any:
+    """Remove `model.<key>` from a LAVIS `Config` and return its value (None when unset): a
+    launcher's key that the model config would refuse."""
+    with open_dict(cfg.model_cfg):
+        return cfg.model_cfg.pop(key, None)

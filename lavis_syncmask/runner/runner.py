@@ -69,7 +69,7 @@ class RunnerSyncMask(RunnerBase):
 
     def __init__(self, cfg: Any, task: Any, model: Any, datasets: dict, job_id: str) -> None:
         # Fail before any output exists when the config is wrong.
-        self.settings = RunSettings.from_run_cfg(cfg.run_cfg)
+        self.settings = RunSettings.of(cfg)  # the launcher's, else read from cfg.run_cfg
         sampler_cls = self.batch_sampler_class() if self.settings.batch_sampler else None
         self.sampler_settings = self.settings.sampler_settings.checked_for(sampler_cls)
         if self.settings.distributed and not is_dist():

@@ -1,10 +1,14 @@
 """Every `run.*` key of a run config, typed, with its default, in one place.
 
-`RunSettings.from_run_cfg(cfg.run_cfg)` reads LAVIS's `Config.run_cfg` once and checks it: a
-value of the wrong type names its key (`run.seed must be an int, got 'abc'`), a float where an
-int is due is an error (not truncated), and an unknown key fails with the valid ones and a
-"did you mean". The runner, its loop and loaders, the tasks and the launcher take their
-settings from here instead of calling `run_cfg.get(...)` with their own defaults.
+This module is the one reader (and writer) of a config's `run:` section. The launcher reads it
+once per process (`RunSettings.from_run_cfg`) and attaches the settings to LAVIS's `Config`
+(`attach`); the runner, its loop and loaders and the tasks take them from there
+(`RunSettings.of(cfg)`) instead of calling `run_cfg.get(...)` with their own defaults, and a
+later change (process group, device, the evaluation launcher's checkpoint and splits) goes
+through `RunSettings.update`, which also writes it into `run:` for LAVIS's own runner code and
+the saved `config.yaml`. A value of the wrong type names its key (`run.seed must be an int, got
+'abc'`), a float where an int is due is an error (not truncated), and an unknown key fails
+with the valid ones and a "did you mean".
 
 Keys that LAVIS itself reads (its runners, tasks, schedulers and `init_distributed_mode`) stay
 accepted so a LAVIS task or runner still works through this plugin's launcher. `check_sections`
@@ -13,13 +17,14 @@ accepted so a LAVIS task or runner still works through this plugin's launcher. `
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from lavis_syncmask.common.keys import Range, check_range, coerce, reject_unknown
 from lavis_syncmask.common.precision import AmpMode, AmpSetting
@@ -35,6 +40,8 @@ OPTIMISER_RANGES: dict[str, Range] = {
     "weight_decay": Range(0),
 }
 Protocol = Literal["sample100", "full"]
+#: The attribute of LAVIS's `Config` that holds the launcher's settings.
+_ATTACHED = "run_settings"
 
 
 @dataclass(frozen=True)
@@ -148,6 +155,33 @@ class RunSettings:
         if typed.get("amp") is True:  # the old boolean switch: autocast's default, float16
             typed["amp"] = "fp16"
         return cls(**typed)
+
+    @classmethod
+    def of(cls, cfg: Any) -> RunSettings:
+        """The settings of a LAVIS `Config` (or any object with a `run_cfg`): those the launcher
+        attached, else `cfg.run_cfg` read now (a runner or task built outside the launcher)."""
+        attached = getattr(cfg, _ATTACHED, None)
+        return attached if isinstance(attached, cls) else cls.from_run_cfg(cfg.run_cfg)
+
+    def attach(self, cfg: Any) -> RunSettings:
+        """Make these the settings `RunSettings.of(cfg)` returns; returns them."""
+        setattr(cfg, _ATTACHED, self)
+        return self
+
+    @classmethod
+    def update(cls, cfg: Any, **changes: Any) -> RunSettings:
+        """`cfg`'s settings with `changes` (checked like the yaml's values), attached to `cfg`
+        and written into its `run:` section, which LAVIS's runner code reads and `config.yaml`
+        records."""
+        reject_unknown("run", changes, cls.field_names())
+        hints = typing.get_type_hints(cls)
+        typed = {key: coerce(f"run.{key}", value, hints[key]) for key, value in changes.items()}
+        updated = dataclasses.replace(cls.of(cfg), **typed)
+        run_cfg = cfg.run_cfg
+        with open_dict(run_cfg) if OmegaConf.is_config(run_cfg) else contextlib.nullcontext():
+            for key, value in typed.items():
+                run_cfg[key] = list(value) if isinstance(value, tuple) else value
+        return updated.attach(cfg)
 
     @property
     def sampler_settings(self) -> SamplerSettings:

@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 
 from lavis_syncmask.common.distributed import is_main_process
 from lavis_syncmask.evaluation import write_metrics
+from lavis_syncmask.models.config import initial_weights
 from lavis_syncmask.runner.settings import RunSettings
 
 
@@ -25,7 +26,7 @@ def output_dir(cfg: Any) -> Path:
     try:
         return Path(registry.get_path("output_dir"))
     except KeyError:
-        return Path(RunSettings.from_run_cfg(cfg.run_cfg).output_dir).resolve()
+        return Path(RunSettings.of(cfg).output_dir).resolve()
 
 
 def data_files(dataset: Any) -> list[str]:
@@ -43,7 +44,7 @@ class EvaluationTask(BaseTask):
     def __init__(self, cfg: Any, protocol: str | None = None, gallery: str | None = None):
         super().__init__()
         self.cfg = cfg
-        self.settings = RunSettings.from_run_cfg(cfg.run_cfg)
+        self.settings = RunSettings.of(cfg)
         self.protocol = protocol
         self.gallery = gallery
 
@@ -95,12 +96,5 @@ class EvaluationTask(BaseTask):
         """The weights loaded last, which decide the evaluated model: `--checkpoint`, else
         `finetuned` only when `load_finetuned` loaded it, else `init_from` / `pretrained`.
         A file the config names but the model did not load is never named."""
-        model_cfg = self.cfg.model_cfg
-        loaded_finetuned = model_cfg.get("load_finetuned", False) and model_cfg.get("finetuned")
-        path = (
-            self.settings.checkpoint
-            or loaded_finetuned
-            or model_cfg.get("init_from")
-            or model_cfg.get("pretrained")
-        )
+        path = self.settings.checkpoint or initial_weights(self.cfg)
         return str(Path(path).resolve()) if path else None

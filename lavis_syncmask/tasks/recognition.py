@@ -11,6 +11,7 @@ from lavis.common.registry import registry
 from torch.utils.data import DataLoader
 
 from lavis_syncmask.evaluation import classification_metrics
+from lavis_syncmask.models.config import model_section, set_model_key
 from lavis_syncmask.tasks.common import EvaluationTask, unwrap
 
 
@@ -37,8 +38,8 @@ class SyncMaskRecognitionTask(EvaluationTask):
         return datasets
 
     def build_model(self, cfg: Any) -> Any:
-        if cfg.model_cfg.get("num_classes") is None:
-            cfg.model_cfg.num_classes = self.num_classes  # from the dataset's saved label map
+        if model_section(cfg).get("num_classes") is None:
+            set_model_key(cfg, "num_classes", self.num_classes)  # the dataset's label map
         return super().build_model(cfg)
 
     @torch.no_grad()

@@ -16,11 +16,11 @@ from typing import Any, get_args
 import numpy as np
 import torch
 from lavis.common.registry import registry
-from omegaconf import OmegaConf
 
 from lavis_syncmask.baselines import BASELINE_ARCHS, build_baseline
 from lavis_syncmask.evaluation import sample100_repeats
 from lavis_syncmask.evaluation.sharded import sharded_full_retrieval
+from lavis_syncmask.models.config import model_arch, model_section
 from lavis_syncmask.models.inference import (
     make_itm_scorer,
     row_encoder,
@@ -40,7 +40,7 @@ class SyncMaskRetrievalTask(EvaluationTask):
 
     @classmethod
     def setup_task(cls, cfg: Any) -> SyncMaskRetrievalTask:
-        return cls(cfg, protocol=RunSettings.from_run_cfg(cfg.run_cfg).protocol)
+        return cls(cfg, protocol=RunSettings.of(cfg).protocol)
 
     def every_rank_evaluates(self) -> bool:
         return self.protocol == "full"  # sharded by rank; sample100 runs on the main process
@@ -48,9 +48,8 @@ class SyncMaskRetrievalTask(EvaluationTask):
     def build_model(self, cfg: Any) -> Any:
         """LAVIS's own `albef_retrieval` / `blip_retrieval` (and the pretraining classes) are
         built offline by `lavis_syncmask.baselines`; every other arch as LAVIS builds it."""
-        arch = cfg.model_cfg.get("arch")
-        if arch in BASELINE_ARCHS:
-            return build_baseline(OmegaConf.to_container(cfg.model_cfg, resolve=True))
+        if model_arch(cfg) in BASELINE_ARCHS:
+            return build_baseline(model_section(cfg))
         return super().build_model(cfg)
 
     def run_protocol(self, model: Any, dataset: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import torch
 from lavis.common.registry import registry
 from torch.utils.data import DataLoader
 
-from lavis_syncmask.evaluation import GALLERIES, tgir_recall, tgir_report, triplet_indices
+from lavis_syncmask.evaluation import tgir_recall, tgir_report, triplet_indices
 from lavis_syncmask.tasks.common import EvaluationTask, unwrap
 
 logger = logging.getLogger(__name__)
@@ -26,22 +26,15 @@ class SyncMaskTGIRTask(EvaluationTask):
 
     @classmethod
     def setup_task(cls, cfg: Any) -> SyncMaskTGIRTask:
-        fiq = cfg.datasets_cfg.get("fashioniq")
-        if fiq is None:
+        return cls(cfg, protocol="fashioniq_val")
+
+    def build_datasets(self, cfg: Any) -> dict:
+        """The datasets; the `fashioniq` builder checks `gallery` and `exclude_reference`,
+        and its val set carries them to `run_protocol`."""
+        datasets = super().build_datasets(cfg)
+        if "fashioniq" not in datasets:
             raise ValueError("syncmask_tgir evaluates the `fashioniq` dataset: add it to datasets:")
-        # Defaults come from the builder's yaml, which LAVIS merges under the run config.
-        gallery, exclude = fiq.get("gallery"), fiq.get("exclude_reference")
-        if gallery not in GALLERIES:
-            raise ValueError(
-                f"datasets.fashioniq.gallery must be one of {GALLERIES}, got {gallery!r}"
-            )
-        if not isinstance(exclude, bool):
-            raise ValueError(
-                f"datasets.fashioniq.exclude_reference must be true or false, got {exclude!r}"
-            )
-        task = cls(cfg, protocol="fashioniq_val", gallery=gallery)
-        task.exclude_reference = exclude
-        return task
+        return datasets
 
     @torch.no_grad()
     def run_protocol(self, model: Any, dataset: Any) -> dict[str, Any]:
@@ -65,10 +58,10 @@ class SyncMaskTGIRTask(EvaluationTask):
             target, reference = triplet_indices(gallery.asins, queries.triplets)
             per_category[category] = tgir_recall(
                 query_feat, gallery_feat, target, reference,
-                exclude_reference=self.exclude_reference,
+                exclude_reference=dataset.exclude_reference,
             )  # fmt: skip
         metrics = tgir_report(
-            per_category, dataset.gallery, exclude_reference=self.exclude_reference
+            per_category, dataset.gallery, exclude_reference=dataset.exclude_reference
         )
         logger.info("FashionIQ val\n%s", metrics["table"])
         return {"metrics": metrics, "gallery": dataset.gallery}
