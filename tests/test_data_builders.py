@@ -110,6 +110,18 @@ def test_fashioniq_builder_with_env_root(data_root: Path, monkeypatch) -> None:
     assert set(only_val) == {"val"} and len(only_val["val"].galleries["shirt"]) == 5
 
 
+def test_fashioniq_builder_carries_the_evaluation_rules(data_root: Path, monkeypatch) -> None:
+    """`gallery` and `exclude_reference` are read by the builder (the `datasets:` section's one
+    reader), checked when it is made, and carried by the val set to the syncmask_tgir task."""
+    monkeypatch.setenv(DATA_ROOT_ENV, str(data_root))
+    assert build("fashioniq", exclude_reference=True)["val"].exclude_reference is True
+    assert build("fashioniq")["val"].exclude_reference is False  # the default yaml's
+    with pytest.raises(ValueError, match=r"datasets\.fashioniq\.exclude_reference must be true"):
+        registry.get_builder_class("fashioniq")(default_cfg("fashioniq", exclude_reference="yes"))
+    with pytest.raises(ValueError, match=r"datasets\.fashioniq\.gallery must be one of"):
+        registry.get_builder_class("fashioniq")(default_cfg("fashioniq", gallery="all"))
+
+
 def test_missing_files_give_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError) as err:
         build("fashiongen_pretrain", data_root=str(tmp_path))

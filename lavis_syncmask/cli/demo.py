@@ -65,24 +65,19 @@ def sync_precision(checkpoint: Path, data_dir: Path, batches: int = 8) -> dict[s
     from lavis.common.registry import registry
     from omegaconf import OmegaConf
 
+    from lavis_syncmask.cli.launcher import load_config
+    from lavis_syncmask.data.builders import dataset_builder
+    from lavis_syncmask.models.config import model_section
     from lavis_syncmask.models.diagnostics import compare_masking
     from lavis_syncmask.tasks.pretrain import RunningMeans
 
-    cfg = OmegaConf.load(RECIPE_DIR / "pretrain_tiny.yaml")
-    model_cfg = OmegaConf.merge(
-        OmegaConf.load(
-            registry.get_model_class("syncmask_fashion").default_config_path("tiny")
-        ).model,
-        cfg.model,
-        {
-            "load_finetuned": True,
-            "finetuned": str(checkpoint),
-            "tokenizer": str(data_dir / "vocab"),
-        },
-    )
+    recipe = argparse.Namespace(cfg_path=str(RECIPE_DIR / "pretrain_tiny.yaml"), options=[])
+    cfg = load_config(recipe)  # the recipe over its model preset, as a run reads it
+    trained = {"load_finetuned": True, "finetuned": str(checkpoint)}
+    tokenizer = {"tokenizer": str(data_dir / "vocab")}
+    model_cfg = OmegaConf.create({**model_section(cfg), **trained, **tokenizer})
     model = registry.get_model_class("syncmask_fashion").from_config(model_cfg).eval()
-    builder_cfg = OmegaConf.merge(cfg.datasets.fashiongen_pretrain, {"data_root": str(data_dir)})
-    builder = registry.get_builder_class("fashiongen_pretrain")(builder_cfg)
+    builder = dataset_builder(cfg, "fashiongen_pretrain", data_root=str(data_dir))
     dataset = builder.build_datasets()["val"]
     loader = torch.utils.data.DataLoader(
         dataset,

@@ -119,7 +119,7 @@ def load_config(args: argparse.Namespace) -> Any:
     check_raw_config(args.cfg_path)
     cfg = SyncMaskConfig(args)
     check_sections(cfg.config, f"{args.cfg_path} with --options", MERGED_SECTIONS)
-    RunSettings.from_run_cfg(cfg.run_cfg).attach(cfg)  # fails before anything starts
+    RunSettings.read(cfg)  # fails before anything starts
     check_model_config(model_section(cfg))
     return cfg
 

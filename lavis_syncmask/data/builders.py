@@ -57,6 +57,12 @@ def dataset_roots(cfg: Any) -> list[str]:
     return roots
 
 
+def dataset_builder(cfg: Any, name: str, **overrides: Any) -> BaseDatasetBuilder:
+    """The registered builder of `datasets.<name>` of a LAVIS `Config`, with `overrides`
+    merged over that section (e.g. `data_root=` a folder of one's own)."""
+    return registry.get_builder_class(name)(OmegaConf.merge(cfg.datasets_cfg[name], overrides))
+
+
 def _require_all(paths: dict[str, Path]) -> None:
     """One FileNotFoundError listing every missing path with the config key that sets it."""
     missing = {key: path for key, path in paths.items() if not path.exists()}

@@ -1,12 +1,12 @@
 """Every `run.*` key of a run config, typed, with its default, in one place.
 
 This module is the one reader (and writer) of a config's `run:` section. The launcher reads it
-once per process (`RunSettings.from_run_cfg`) and attaches the settings to LAVIS's `Config`
-(`attach`); the runner, its loop and loaders and the tasks take them from there
-(`RunSettings.of(cfg)`) instead of calling `run_cfg.get(...)` with their own defaults, and a
-later change (process group, device, the evaluation launcher's checkpoint and splits) goes
-through `RunSettings.update`, which also writes it into `run:` for LAVIS's own runner code and
-the saved `config.yaml`. A value of the wrong type names its key (`run.seed must be an int, got
+once per process and attaches the settings to LAVIS's `Config` (`RunSettings.read`); the
+runner, its loop and loaders and the tasks take them from there (`RunSettings.of(cfg)`)
+instead of calling `run_cfg.get(...)` with their own defaults, and a later change (process
+group, device, the evaluation launcher's checkpoint and splits) goes through
+`RunSettings.update`, which also writes it into `run:` for LAVIS's own runner code and the
+saved `config.yaml`. A value of the wrong type names its key (`run.seed must be an int, got
 'abc'`), a float where an int is due is an error (not truncated), and an unknown key fails
 with the valid ones and a "did you mean".
 
@@ -155,6 +155,12 @@ class RunSettings:
         if typed.get("amp") is True:  # the old boolean switch: autocast's default, float16
             typed["amp"] = "fp16"
         return cls(**typed)
+
+    @classmethod
+    def read(cls, cfg: Any) -> RunSettings:
+        """Read and check the `run:` section of a LAVIS `Config` and attach the settings to it
+        (the launcher, once per process)."""
+        return cls.from_run_cfg(cfg.run_cfg).attach(cfg)
 
     @classmethod
     def of(cls, cfg: Any) -> RunSettings:
