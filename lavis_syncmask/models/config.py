@@ -47,10 +47,17 @@ class InitConfig:
 
 @dataclass(frozen=True)
 class ObjectiveConfig:
-    temp: float = 0.07  # ITC temperature (learnable, clamped to [0.001, 0.5] as in ALBEF)
+    temp: float = 0.07  # ITC temperature (clamped to [0.001, 0.5] as in ALBEF)
+    learn_temp: bool = True  # False: the temperature stays at `temp` (the tiny recipe)
     queue_size: int = 65536
     momentum: float = 0.995
     alpha: float = 0.4  # momentum distillation weight
+    # Epochs over which alpha ramps up linearly from 0, as LAVIS's ALBEF / BLIP pretraining
+    # (2 there); 0 keeps it constant from the first step.
+    alpha_ramp_epochs: float = 0.0
+    # False: same-product / same-text pairs are plain negatives (ITC targets the diagonal only,
+    # ITM may draw them as hard negatives), as LAVIS's ALBEF pretraining treats them.
+    false_negatives: bool = True
     itc_weight: float = 1.0
     itm_weight: float = 1.0
     mlm_weight: float = 1.0
