@@ -97,20 +97,22 @@ def test_learn_temp_false_negatives_and_alpha_ramp_are_honoured(tmp_path: Path) 
 
 
 def test_two_identical_runs_give_identical_metrics(catalogue: Path, tmp_path: Path) -> None:  # noqa: F811
+    """The recorded command run again, in the same folder (`--overwrite`), writes the same
+    per-step metrics (not appended to the first run's); another seed does not."""
     from lavis_syncmask.cli.train import main
 
     threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    lines = {}
+    lines = []
     try:
-        for job, seed in (("first", 0), ("again", 0), ("other", 1)):
+        for job, seed in (("first", 0), ("first", 0), ("other", 1)):
             options = [*tiny_options(catalogue, tmp_path, steps=3), f"run.seed={seed}"]
-            argv = ["--cfg-path", str(arm_path("a_syncmask")), "--job-id", job]
+            argv = ["--cfg-path", str(arm_path("a_syncmask")), "--job-id", job, "--overwrite"]
             assert main([*argv, "--options", *options]) == 0
             assert torch.get_num_threads() == 1 and torch.are_deterministic_algorithms_enabled()
-            lines[job] = (tmp_path / job / "metrics.jsonl").read_text()
+            lines.append((tmp_path / job / "metrics.jsonl").read_text())
     finally:
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)
-    assert len(lines["first"].splitlines()) == 3
-    assert lines["first"] == lines["again"] and lines["first"] != lines["other"]
-    assert json.loads(lines["first"].splitlines()[0])["lr"] == pytest.approx(1e-5)
+    assert len(lines[0].splitlines()) == 3
+    assert lines[0] == lines[1] and lines[0] != lines[2]
+    assert json.loads(lines[0].splitlines()[0])["lr"] == pytest.approx(1e-5)

@@ -56,7 +56,7 @@ from lavis_syncmask.runner.resume import EpochProgress, any_rank
 from lavis_syncmask.runner.scheduler import STEP_SCHEDULER, UpdateClock, WarmupCosineStepScheduler
 from lavis_syncmask.runner.settings import RunSettings
 from lavis_syncmask.runner.signals import StopRequests
-from lavis_syncmask.runner.step_log import STEP_LOG, StepRecorder
+from lavis_syncmask.runner.step_log import STEP_LOG, StepRecorder, restart_step_log
 
 logger = logging.getLogger(__name__)
 
@@ -238,6 +238,9 @@ class RunnerSyncMask(RunnerBase):
         self.log_config()
         if not self.evaluate_only and self.resume_ckpt_path:
             self._load_checkpoint(self.resume_ckpt_path)
+        if not self.evaluate_only:
+            resumed_at = int(self._resume["ranks"][0]["iteration"]) if self._resume else 0
+            restart_step_log(self.output_dir, self.start_epoch, resumed_at)
         last_epoch = self.start_epoch - 1
         with self._stop:  # SIGTERM / SIGINT: checkpoint, then TrainingStopped
             for epoch in range(self.start_epoch, self.max_epoch):

@@ -68,6 +68,25 @@ class StepRecorder:
             handle.write(json.dumps(line) + "\n")
 
 
+def restart_step_log(run_dir: Path, epoch: int, iteration: int) -> None:
+    """Keep only the lines before (epoch, iteration), where training starts now: a fresh run
+    (0, 0) in a reused folder starts an empty file, a resumed one drops the steps it redoes,
+    so the file always describes one uninterrupted run."""
+    path = Path(run_dir) / STEP_LOG
+    if not is_main_process() or not path.is_file():
+        return
+    kept = [
+        line
+        for line in path.read_text().splitlines()
+        if line.strip() and _before(json.loads(line), epoch, iteration)
+    ]
+    path.write_text("".join(f"{line}\n" for line in kept))
+
+
+def _before(line: dict[str, Any], epoch: int, iteration: int) -> bool:
+    return (int(line["epoch"]), int(line["iteration"])) < (epoch, iteration)
+
+
 def read_step_log(run_dir: Path) -> list[dict[str, Any]]:
     """The lines of a run folder's `metrics.jsonl` (empty when the run logged none)."""
     path = Path(run_dir) / STEP_LOG
