@@ -12,8 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = ROOT / "projects" / "syncmask" / "bench"
 
 
-@pytest.fixture(scope="module")
-def catalogue(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def make_catalogue(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny catalogue in a fresh temporary folder (a test module's `catalogue` fixture)."""
     from lavis_syncmask.synthetic import generate_catalogue
 
     out = tmp_path_factory.mktemp("catalogue") / "default_12"

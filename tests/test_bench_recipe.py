@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from bench_fixtures import BENCH_DIR, catalogue, tiny_options  # noqa: F401  (fixture)
+from bench_fixtures import BENCH_DIR, make_catalogue, tiny_options
 
 from lavis_syncmask.bench.arms import (
     ARMS,
@@ -20,6 +20,11 @@ from lavis_syncmask.bench.arms import (
     recipe_drift,
     recipe_path,
 )
+
+
+@pytest.fixture(scope="module")
+def catalogue(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_catalogue(tmp_path_factory)
 
 
 def test_pretrain_tiny_carries_the_benchmark_recipe() -> None:
@@ -96,7 +101,7 @@ def test_learn_temp_false_negatives_and_alpha_ramp_are_honoured(tmp_path: Path) 
     assert fixed.distill_alpha({"epoch": 0, "iters": 0, "num_iters_per_epoch": 10}) == 0.4
 
 
-def test_two_identical_runs_give_identical_metrics(catalogue: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_two_identical_runs_give_identical_metrics(catalogue: Path, tmp_path: Path) -> None:
     """The recorded command run again, in the same folder (`--overwrite`), writes the same
     per-step metrics (not appended to the first run's); another seed does not."""
     from lavis_syncmask.cli.train import main

@@ -9,9 +9,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from bench_fixtures import BENCH_DIR, catalogue, tiny_options  # noqa: F401  (fixture)
+from bench_fixtures import BENCH_DIR, make_catalogue, tiny_options
 
 from lavis_syncmask.runner.scheduler import STEP_SCHEDULER, WarmupCosineStepScheduler
+
+
+@pytest.fixture(scope="module")
+def catalogue(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_catalogue(tmp_path_factory)
 
 
 def _scheduler(**kwargs: object) -> WarmupCosineStepScheduler:
@@ -62,7 +67,7 @@ def test_max_steps_shortens_the_schedule() -> None:
 
 
 def test_the_runner_steps_it_per_update_and_stops_at_max_steps(
-    catalogue: Path,  # noqa: F811
+    catalogue: Path,
     tmp_path: Path,
 ) -> None:
     from lavis_syncmask.cli.train import main
