@@ -96,7 +96,7 @@ def test_bench_trains_through_the_product_tables_resumes_and_reproduces(
     assert (row["arm"], row["vs"], row["seeds"]) == ("a_syncmask", "e_albef", [0, 1])
     assert {"p", "p_holm", "low", "high"} <= set(row)
     run = next(r for r in saved["runs"] if r["arm"] == "a_syncmask" and r["seed"] == 0)
-    assert run["metrics"]["full_itm_itc"]["scoring"] == "itm_itc" and run["updates"] == 2
+    assert run["metrics"]["full_itm_itc"]["full_scoring"] == "itm_itc" and run["updates"] == 2
     # Per-step values come from the runner's step log (no sync window yet after 2 updates).
     result = json.loads((out / "runs" / "a_syncmask_s0" / "result.json").read_text())
     assert len(result["history"]["word_sync_precision"]) == 2 and run["sync"] == {}

@@ -94,7 +94,7 @@ class RunSettings:
     n_queries: int = 1000  # sample100 queries per seed
     k_test: int = 128  # full protocol: ITM re-ranks each query's ITC top k_test
     # full protocol's re-ranking score: itm (ITM match probability) | itm_itc (ITM logit + ITC
-    # cosine, LAVIS's ALBEF / BLIP retrieval); metrics.json records it as `scoring`
+    # cosine, LAVIS's ALBEF / BLIP retrieval); metrics.json records it as `full_scoring`
     full_scoring: Literal["itm", "itm_itc"] = "itm"
     # --- read by LAVIS's own tasks / runner_iter only; accepted, unused by this plugin
     report_metric: bool | None = None

@@ -95,7 +95,7 @@ def evaluate_retrieval(
             itm_i2t=lambda q, g: scorer(q, g),
             itm_t2i=lambda q, g: scorer(g, q),
         )
-        return {"metrics": {**metrics, "scoring": scoring}, "seeds": []}
+        return {"metrics": {**metrics, "full_scoring": scoring}, "seeds": []}
     _, text_ids, text_att = text_features(model, dataset.text)
     rows = row_encoder(model, dataset, batch_size)
     scorer = make_itm_scorer(
