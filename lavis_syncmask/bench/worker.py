@@ -15,7 +15,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from lavis_syncmask.bench.arms import arm_path
+from lavis_syncmask.bench.arms import recipe_path
 from lavis_syncmask.bench.runs import (
     RESULT,
     EvalSettings,
@@ -47,9 +47,10 @@ def launch(spec: RunSpec, module: str, argv: list[str]) -> None:
         raise SystemExit(f"{module} exited with {code}")
 
 
-def sync_warmup(spec: RunSpec) -> int:
-    """The update from which mask sync precision is averaged: SyncMask's warm-up length."""
-    model = OmegaConf.load(arm_path(spec.arm)).model
+def sync_warmup() -> int:
+    """The update from which mask sync precision is averaged, in every arm alike: the shipped
+    recipe's SyncMask warm-up (its random masks before synchronized ones)."""
+    model = OmegaConf.load(recipe_path()).model
     return int(model.get("sync_warmup_steps", 0) or 0)
 
 
@@ -62,7 +63,7 @@ def run(spec: RunSpec) -> dict:
     for _, argv in spec.eval_runs(checkpoint):
         launch(spec, "lavis_syncmask.evaluate", argv)
     seconds = {"train_s": trained - start, "eval_s": time.perf_counter() - trained}
-    result = collect(spec, checkpoint, seconds, sync_warmup(spec))
+    result = collect(spec, checkpoint, seconds, sync_warmup())
     (spec.folder / RESULT).write_text(json.dumps(result, indent=1, default=float) + "\n")
     return result
 
