@@ -77,9 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                         help="config options for every run, e.g. run.batch_size_train=16 "
                         "(they enter the recorded commands and the runs' fingerprints)")  # fmt: skip
-    parser.add_argument("--synthetic", default=None, metavar="P,V,SEED",
+    parser.add_argument("--synthetic", default=None, metavar="P,V,SEED[,BOOST]",
                         help="generate the synthetic catalogue (P train / V validation products, "
-                        "generator seed) at --data-root when it is missing")  # fmt: skip
+                        "generator seed, invisible_boost: 1.0 is the high-invisibility setting) "
+                        "at --data-root when it is missing")  # fmt: skip
     parser.add_argument("--report-only", action="store_true", help="train nothing: table the "
                         "runs already finished in --out")  # fmt: skip
     return parser
@@ -110,9 +111,13 @@ def ensure_catalogue(root: Path, synthetic: str | None) -> None:
         return
     from lavis_syncmask.synthetic import generate_catalogue
 
-    products, val_products, seed = (int(v) for v in synthetic.split(","))
+    fields = synthetic.split(",")
+    if len(fields) not in (3, 4):
+        raise SystemExit(f"--synthetic {synthetic!r}: expected P,V,SEED or P,V,SEED,BOOST")
+    products, val_products, seed = (int(v) for v in fields[:3])
+    boost = float(fields[3]) if len(fields) == 4 else 0.0
     generate_catalogue(root, products, val_products, seed=seed, fashioniq_triplets=0,
-                       progress=False)  # fmt: skip
+                       progress=False, invisible_boost=boost)  # fmt: skip
 
 
 def run_all(todo: list[Any], jobs: int) -> list[dict[str, Any]]:
