@@ -53,7 +53,7 @@ from lavis_syncmask.runner.loaders import (
 from lavis_syncmask.runner.loop import LoopSettings, epoch_seed, seed_everything, train_one_epoch
 from lavis_syncmask.runner.output import append_log, jsonable, prepare_run_folder
 from lavis_syncmask.runner.resume import EpochProgress, any_rank
-from lavis_syncmask.runner.scheduler import STEP_SCHEDULER, UpdateClock, WarmupCosineStepScheduler
+from lavis_syncmask.runner.scheduler import STEP_SCHEDULER, UpdateClock, step_scheduler
 from lavis_syncmask.runner.settings import RunSettings
 from lavis_syncmask.runner.signals import StopRequests
 from lavis_syncmask.runner.step_log import STEP_LOG, StepRecorder, restart_step_log
@@ -149,13 +149,7 @@ class RunnerSyncMask(RunnerBase):
         """LAVIS's scheduler for `run.lr_sched`; the per-update one also needs the loader's
         length and the accumulation, which LAVIS's constructor call does not pass."""
         if self._lr_sched is None and self.settings.lr_sched == STEP_SCHEDULER:
-            run, clock = self.settings, self.update_clock
-            self._lr_sched = WarmupCosineStepScheduler(
-                self.optimizer, self.max_epoch, run.min_lr, run.init_lr, run.warmup_steps,
-                run.warmup_lr, iters_per_epoch=clock.iters_per_epoch,
-                accum_grad_iters=clock.accum_grad_iters, warmup_share=run.warmup_share,
-                max_steps=run.max_steps,
-            )  # fmt: skip
+            self._lr_sched = step_scheduler(self.settings, self.optimizer, self.update_clock)
         return super().lr_scheduler
 
     @property

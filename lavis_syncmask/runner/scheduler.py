@@ -111,3 +111,20 @@ class WarmupCosineStepScheduler:
 
     def step(self, cur_epoch: int, cur_step: int) -> None:
         self.set(self.clock.update_index(cur_epoch, cur_step))
+
+
+def step_scheduler(settings: Any, optimizer: Any, clock: UpdateClock) -> WarmupCosineStepScheduler:
+    """The scheduler of a run's `RunSettings` (init_lr, min_lr, warmup_lr, warmup_steps,
+    warmup_share) over `clock` (the train loader's length, accumulation, epochs, max_steps)."""
+    return WarmupCosineStepScheduler(
+        optimizer,
+        clock.max_epoch,
+        settings.min_lr,
+        settings.init_lr,
+        settings.warmup_steps,
+        settings.warmup_lr,
+        iters_per_epoch=clock.iters_per_epoch,
+        accum_grad_iters=clock.accum_grad_iters,
+        warmup_share=settings.warmup_share,
+        max_steps=clock.max_steps,
+    )
