@@ -55,6 +55,18 @@ def _ints(value: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers: {value!r}") from None
 
 
+def _choices(*allowed: str) -> Any:
+    """An argparse type: a comma-separated subset of `allowed`, kept as the string."""
+
+    def parse(value: str) -> str:
+        wrong = [v for v in value.split(",") if v not in allowed]
+        if wrong:
+            raise argparse.ArgumentTypeError(f"{wrong[0]!r} is not one of {', '.join(allowed)}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lavis_syncmask.bench",
                                      description=__doc__.split("\n\n")[0])  # fmt: skip
@@ -69,8 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--nproc", type=int, default=1, help="> 1: torchrun with N processes")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (one thread each)")
     parser.add_argument("--quick", action="store_true", help=f"a short check: {QUICK}")
-    parser.add_argument("--protocols", default="sample100,full")
-    parser.add_argument("--full-scoring", default="itm,itm_itc", help="itm, itm_itc or both")
+    parser.add_argument("--protocols", type=_choices("sample100", "full"), default="sample100,full",
+                        help="sample100, full or both (comma-separated)")  # fmt: skip
+    parser.add_argument("--full-scoring", type=_choices("itm", "itm_itc"), default="itm,itm_itc",
+                        help="itm (ITM probability), itm_itc (LAVIS: ITM logit + ITC) or both")  # fmt: skip
     parser.add_argument("--repeats", type=int, default=5, help="sample-100 draws")
     parser.add_argument("--n-queries", type=int, default=1000, help="sample-100 queries a draw")
     parser.add_argument("--k-test", type=int, default=16, help="full protocol re-ranking depth")
