@@ -104,6 +104,10 @@ def test_bench_trains_through_the_product_tables_resumes_and_reproduces(
     assert main(["--data-root", str(catalogue), "--out", str(out), *SMOKE]) == 0
     assert "0 to run" in capsys.readouterr().out
     assert json.loads((out / "bench.json").read_text())["summary"] == saved["summary"]
+    # --report-only tables runs made with other settings too (each arm at its own --set).
+    other = ["--data-root", str(catalogue), "--out", str(out), "--report-only", "--arms", "a,e"]
+    assert main([*other, "--seeds", "0,1"]) == 0
+    assert json.loads((out / "bench.json").read_text())["summary"] == saved["summary"]
     # The recorded training command, run again, writes the same per-step metrics.
     steps = out / "runs" / "a_syncmask_s0" / "metrics.jsonl"
     before = steps.read_text()

@@ -154,6 +154,13 @@ def read_result(spec: RunSpec) -> dict[str, Any] | None:
     return result if result.get("fingerprint") == spec.fingerprint() else None
 
 
+def read_any_result(spec: RunSpec) -> dict[str, Any] | None:
+    """The run's recorded result whatever settings made it (`--report-only`: a table of runs
+    made by several invocations, e.g. each arm at its own tuned `--set`); None when absent."""
+    path = spec.folder / RESULT
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def run_in_subprocess(spec: RunSpec, threads: int = 1) -> dict[str, Any]:
     """Train and score one run in its own process group (`python -m
     lavis_syncmask.bench.worker`); returns its result. Raises with the log's tail on failure."""

@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "generator seed, invisible_boost: 1.0 is the high-invisibility setting) "
                         "at --data-root when it is missing")  # fmt: skip
     parser.add_argument("--report-only", action="store_true", help="train nothing: table the "
-                        "runs already finished in --out")  # fmt: skip
+                        "runs of these arms and seeds finished in --out, whatever settings made "
+                        "them (each run's commands say which)")  # fmt: skip
     return parser
 
 
@@ -160,7 +161,7 @@ def run_all(todo: list[Any], jobs: int) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     from lavis_syncmask.bench.report import comparisons, summarize, write_outputs
-    from lavis_syncmask.bench.runs import read_result
+    from lavis_syncmask.bench.runs import read_any_result
 
     args = build_parser().parse_args(argv)
     out, root = Path(args.out), Path(args.data_root)
@@ -171,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                          "(fashiongen_256_256_train.h5); --synthetic P,V,SEED makes one")  # fmt: skip
     started, todo = time.time(), specs(args)
     if args.report_only:
-        runs = [r for r in map(read_result, todo) if r is not None]
+        runs = [r for r in map(read_any_result, todo) if r is not None]
     else:
         runs = run_all(todo, args.jobs)
     runs.sort(key=lambda r: (r["seed"], list(ARMS).index(r["arm"])))
