@@ -19,7 +19,7 @@ from PIL import Image
 
 from lavis_syncmask.data.images import load_rgb
 from lavis_syncmask.models.backbones import encode_image
-from lavis_syncmask.search.fingerprint import source_sha256
+from lavis_syncmask.search.fingerprint import check_checkpoint, check_source, source_sha256
 from lavis_syncmask.search.index import (
     FEATURES_FILE,
     INDEX_VERSION,
@@ -27,7 +27,8 @@ from lavis_syncmask.search.index import (
     ROWS_FILE,
     image_itc_features,
 )
-from lavis_syncmask.search.model import SearchModel
+from lavis_syncmask.search.model import SearchModel, load_search_model
+from lavis_syncmask.search.source import Reader, open_source
 
 
 @dataclass
@@ -167,3 +168,31 @@ def rerank_itm(search: SearchModel, reader: Any, text: str, hits: list[Hit]) -> 
     for hit, prob in zip(hits, probs):
         hit.itm = float(prob)
     return sorted(hits, key=lambda h: -h.itm)
+
+
+def search_text(
+    search: SearchModel, index: SearchIndex, reader: Any, text: str, k: int, rerank: int = 0
+) -> list[Hit]:
+    """The ``k`` best products for ``text``, the first ``rerank`` of them re-ranked by ITM."""
+    hits = top_products(index, text_query(search, text), max(k, rerank))
+    if rerank:
+        hits = rerank_itm(search, reader, text, hits[:rerank]) + hits[rerank:]
+    return hits[:k]
+
+
+def open_searchable(
+    folder: str | os.PathLike[str],
+    checkpoint: str | os.PathLike[str] | None = None,
+    device: str = "cpu",
+    rehash: bool = False,
+) -> tuple[SearchIndex, Reader, SearchModel]:
+    """The index at ``folder``, its reopened source and the model, once the source and the
+    checkpoint are checked to be the indexed ones (`fingerprint`; checked before the model
+    loads, so a refused index costs no model load)."""
+    index = SearchIndex.load(folder)
+    meta = index.meta
+    reader = open_source(meta["data"], meta.get("images"), meta.get("on_bad_row", "error"))
+    check_source(index, reader, rehash=rehash)  # rows are addressed by position
+    path = check_checkpoint(meta, checkpoint)
+    model_type = meta.get("model_type") if meta.get("model_type") != "None" else None
+    return index, reader, load_search_model(path, model_type, device)
