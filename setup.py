@@ -57,6 +57,7 @@ setup(
         "pandas<2.3",
         "starlette",
         "uvicorn",
+        "faiss-cpu",
     ],
     extras_require={"dev": ["pytest", "ruff", "httpx"]},
     entry_points={

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from lavis_syncmask.data.catalogue import ON_BAD_ROW
+from lavis_syncmask.search.ann import INDEX_TYPES
 
 
 def _index(args: argparse.Namespace) -> int:
@@ -41,7 +42,8 @@ def _index(args: argparse.Namespace) -> int:
     search = load_search_model(args.checkpoint, args.model_type, args.device)
     data = {"data": args.data, "images": images, "on_bad_row": args.on_bad_row}
     meta = build_index(search, reader, args.out, data, batch_size=args.batch_size,
-                       workers=args.workers, progress=not args.quiet)  # fmt: skip
+                       workers=args.workers, progress=not args.quiet,
+                       index_type=args.index_type)  # fmt: skip
     rate = meta["rows"] / max(meta["seconds"], 1e-9)
     print(f"indexed {meta['rows']} rows ({meta['dim']}-d) into {args.out} "
           f"in {meta['seconds']:.1f} s ({rate:.1f} rows/s)")  # fmt: skip
@@ -158,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="catalogue tables: error or skip and count",
     )
     index.add_argument("--out", required=True, help="index folder to write")
+    index.add_argument(
+        "--index-type", choices=INDEX_TYPES, default="exact",
+        help="exact (default), or approximate search for large catalogues: ivf | hnsw (FAISS)",
+    )  # fmt: skip
     index.add_argument("--batch-size", type=int, default=64)
     index.add_argument("--workers", type=int, default=0, help="DataLoader workers decoding images")
     index.add_argument("--quiet", action="store_true")
@@ -209,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.threads is not None:
             torch.set_num_threads(args.threads)
         return {"index": _index, "query": _query, "serve": _serve}[args.command](args)
-    except (ValueError, OSError, KeyError) as err:  # bad input: one line, no traceback
+    except (ValueError, OSError, KeyError, ImportError) as err:  # bad input: one line
         print(f"error: {err}", file=sys.stderr)
         return 2
 
