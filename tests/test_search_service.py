@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import pytest
 import test_reliability_search as reliability
-import torch
 from catalogue_fixtures import write_catalogue
 from PIL import Image
 from starlette.testclient import TestClient
@@ -35,7 +34,6 @@ def loaded(
     root = tmp_path_factory.mktemp("served")
     write_catalogue(root / "shop", (3, 1))
     assert _index(checkpoints[0], root / "shop" / "train.csv", root / "index") == 0
-    torch.set_num_threads(1)
     return (root / "index", *open_searchable(root / "index"))
 
 
@@ -60,7 +58,7 @@ def _error(response: Any, status: int, pattern: str) -> None:
 def test_health_reports_the_loaded_index(client: TestClient, loaded: tuple) -> None:
     body = client.get("/health").json()
     assert body["status"] == "ok" and body["rows"] == 6 and body["dim"] == loaded[1].meta["dim"]
-    assert body["checkpoint"] == loaded[1].meta["checkpoint"]
+    assert body["checkpoint"] == loaded[1].meta["checkpoint"] and body["index_type"] == "exact"
 
 
 def test_page_and_script_use_no_external_asset(client: TestClient) -> None:

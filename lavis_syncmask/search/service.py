@@ -171,6 +171,7 @@ class _Service:
         return JSONResponse({"status": "ok", "rows": len(self.index.products),
                              "dim": int(self.index.features.shape[1]),
                              "checkpoint": meta.get("checkpoint"),
+                             "index_type": meta.get("index_type", "exact"),
                              "model_type": self.search.model_type})  # fmt: skip
 
     async def text(self, request: Request) -> Response:
@@ -182,9 +183,11 @@ class _Service:
 
     async def image(self, request: Request) -> Response:
         k = _int_param(request, "k", 8, 1, MAX_K)
-        picture = decode_upload(await _read_upload(request, self.limit))
+        # Decoding and scoring off the event loop: a large JPEG or a 1M-row exact scan
+        # takes tens of ms, which would stall every other request.
+        picture = await run_in_threadpool(decode_upload, await _read_upload(request, self.limit))
         query = await self.run(image_query, self.search, picture)
-        hits = top_products(self.index, query, k)
+        hits = await run_in_threadpool(top_products, self.index, query, k)
         return JSONResponse({"hits": [_hit_json(h) for h in hits]})
 
     async def thumb(self, request: Request) -> Response:
