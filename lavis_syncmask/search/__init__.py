@@ -9,6 +9,7 @@ re-ranking the short list with the ITM head, and draw the hits as a contact shee
 
 Modules: `model` (model and processors from a checkpoint), `source` (the rows of an h5 file or
 a catalogue table), `index` (streaming, atomic indexing), `fingerprint` (what an index was built
-from, checked by every query), `query` (search and re-ranking), `ann` (FAISS ``--index-type ivf|hnsw``), `sheet` (contact
-sheet), `service` (HTTP API and web page), `why` (cross-attention behind a match), `cli`.
+from, checked by every query), `query` (search and re-ranking), `ann` (FAISS, ``--index-type
+ivf|hnsw``), `sheet` (contact sheet), `service` (HTTP API and web page), `why` (the
+cross-attention behind a match), `cli`.
 """
