@@ -59,7 +59,7 @@ setup(
         "uvicorn",
         "faiss-cpu",
     ],
-    extras_require={"dev": ["pytest", "ruff", "httpx"]},
+    extras_require={"dev": ["pytest", "ruff", "httpx", "websockets"]},
     entry_points={
         "console_scripts": [
             "syncmask-train=lavis_syncmask.cli.train:main",
