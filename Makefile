@@ -36,13 +36,19 @@ format: $(STAMP)
 test: lint
 	$(PY) -m pytest -q tests
 
-# SyncMask against LAVIS's ALBEF / BLIP and ablations (benchmarks/compare.py): the full matrix
-# (83 min on 2 cores for a whole run; on a machine 1.8x slower, 18 runs took 113 min and the
-# committed matrix's 15 curriculum runs 118 min, so about 3 h for all 27), or QUICK=1 (12 steps,
-# same code; 9 min 28 s on that slower machine). Both print the table; the full matrix resumes
-# from its committed runs.
+# SyncMask against LAVIS's ALBEF / BLIP and ablations (python -m lavis_syncmask.bench): every
+# arm of projects/syncmask/bench/ x seeds 0-2 trained and scored through the product's launcher,
+# on the synthetic catalogue (generated once). QUICK=1: 12 updates a run, the full protocol
+# alone, seeds 0-1 (a check that the whole benchmark runs and tables, every arm at chance;
+# estimated at 7-9 min on a quiet 2-core machine from one run timed on a loaded one).
+# The run folder resumes: finished runs with the same recipe are kept. BENCH_ARGS adds options,
+# e.g. BENCH_ARGS="--arms a,b,e --seeds 0,1,2,3,4".
+BENCH_DATA ?= data/bench/default_500
+, := ,
+BENCH_OUT ?= $(OUTPUT_DIR)/bench/$(if $(QUICK),quick,full)
 bench: $(STAMP)
-	$(PY) benchmarks/compare.py $(if $(QUICK),--quick,)
+	$(PY) -m lavis_syncmask.bench --data-root $(BENCH_DATA) --synthetic 500,150,0 \
+		--out $(BENCH_OUT) $(if $(QUICK),--quick --seeds 0$(,)1,) $(BENCH_ARGS)
 
 # The component benchmarks (training step, sampler, retrieval, generator).
 bench-all: $(STAMP)

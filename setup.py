@@ -37,7 +37,12 @@ setup(
     cmdclass={"build_py": BuildPyWithHook},
     include_package_data=True,
     package_data={
-        "lavis_syncmask": ["configs/**/*.yaml", "configs/*.yaml", "assets/tiny_vocab/vocab.txt"]
+        "lavis_syncmask": [
+            "configs/**/*.yaml",
+            "configs/*.yaml",
+            "assets/tiny_vocab/vocab.txt",
+            "search/web/*",
+        ]
     },
     install_requires=[
         "salesforce-lavis==1.0.2",
@@ -50,8 +55,11 @@ setup(
         "omegaconf",
         "numpy<2",
         "pandas<2.3",
+        "starlette",
+        "uvicorn",
+        "faiss-cpu",
     ],
-    extras_require={"dev": ["pytest", "ruff"]},
+    extras_require={"dev": ["pytest", "ruff", "httpx", "websockets"]},
     entry_points={
         "console_scripts": [
             "syncmask-train=lavis_syncmask.cli.train:main",

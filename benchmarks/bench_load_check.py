@@ -100,6 +100,7 @@ class StepProbe:
 
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from lavis_syncmask.cli.launcher import make_runner, prepare
+    from lavis_syncmask.common.paths import release_job_folders
     from lavis_syncmask.runner.signals import TrainingStopped
     from lavis_syncmask.synthetic import generate_catalogue
 
@@ -139,6 +140,8 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         runner.train()
     except TrainingStopped as err:
         stopped = str(err)
+    finally:
+        release_job_folders()  # as `cli/train.main` does when its run ends
     del runner, session
     leaked = {fd: target for fd, target in open_fds().items() if fd not in fds_before}
     return {

@@ -25,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 from gpu_step_bench import SIZES, build, make_batch, write_bench_vocab  # noqa: E402
+from smoke import parse_with_smoke  # noqa: E402
 
 from lavis_syncmask.common.precision import autocast  # noqa: E402
 from lavis_syncmask.runner.step_guard import ForwardStateGuard, gradients_finite  # noqa: E402
@@ -61,7 +62,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=None)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=4)
-    args = parser.parse_args()
+    args = parse_with_smoke(parser, {"steps": 1, "rounds": 1})
     device, amp = torch.device(args.device), None if args.amp == "none" else args.amp
     with tempfile.TemporaryDirectory() as tmp:
         model, optimizer = build(args.size, "syncmask", write_bench_vocab(Path(tmp)), device)

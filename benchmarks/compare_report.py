@@ -1,4 +1,7 @@
-"""Statistics, the markdown table and the plots of `benchmarks/compare.py` results.
+"""The markdown table of the committed results of the retired `benchmarks/compare.py`
+(`benchmarks/results/bench_*.json`, made by its private training loop), kept so the README's
+existing tables can still be checked against their JSON. New results come from
+`python -m lavis_syncmask.bench` (`lavis_syncmask/bench/report.py`).
 
 The README shows tables between `<!-- bench-table:start -->` / `<!-- bench-table:end -->` (and
 `bench-<name>-table` pairs); `render_table(results)` regenerates each from its JSON alone, so a

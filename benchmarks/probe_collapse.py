@@ -1,114 +1,65 @@
-"""Watch a benchmark method's ITC features while it trains: the diagnosis behind the recipe's
-queue length. Trains one method of `compare_train.METHODS` with the benchmark recipe, optionally
-on a subset of its loss terms and with another queue length, and prints every `--every` steps
-the mean of each loss term, the mean pairwise cosine of the batch's image and text ITC features
-(near 1: collapsed) and the gradient norm of each top-level module before clipping.
+"""Watch a run's ITC features while it trains: the diagnosis behind the recipe's queue length.
 
-    python benchmarks/probe_collapse.py e_albef --terms itc --queue-size 256   # collapses
-    python benchmarks/probe_collapse.py e_albef --terms itc --queue-size 32    # trains
+Reads the per-step `metrics.jsonl` that the runner writes with `run.log_every_step: true` (every
+benchmark arm sets it) and prints every `--every` updates the window's mean of each loss term
+and of the mean pairwise cosine of the batch's image and text ITC features (near 1: collapsed).
+Train the run with the product itself, e.g. LAVIS's ALBEF with the old 256-entry queue, or
+SyncMask on ITC alone:
+
+    python -m lavis_syncmask.train --cfg-path projects/syncmask/bench/e_albef.yaml \
+        --job-id albef_q256 --options model.queue_size=256 \
+        datasets.fashiongen_pretrain.data_root=data/bench/default_500 \
+        model.tokenizer=data/bench/default_500/vocab run.output_dir=output/probe
+    python -m lavis_syncmask.train --cfg-path projects/syncmask/bench/a_syncmask.yaml \
+        --job-id itc_only --options model.itm_weight=0 model.mlm_weight=0 model.mim_weight=0 ...
+    python benchmarks/probe_collapse.py output/probe/albef_q256 --every 50
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import sys
-from collections.abc import Iterator
+import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
+from lavis_syncmask.runner.step_log import read_step_log
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from compare import KINDS, ROOT  # noqa: E402
-from compare_train import METHODS, Recipe, batches, optimizer_for, prepare_run, set_lr  # noqa: E402
-from feature_spread import mean_off_diagonal_cosine  # noqa: E402
-
-TERMS = ("itc", "itm", "mlm", "mim", "lm")
+SHOWN = ("loss_itc", "loss_itm", "loss_mlm", "loss_mim", "loss_lm", "image_cos", "text_cos")
 
 
-def module_grad_norms(model: torch.nn.Module) -> dict[str, float]:
-    """L2 norm of the gradient of each top-level child (`visual_encoder`, `text_proj`, ...)."""
-    squares: dict[str, float] = {}
-    for name, param in model.named_parameters():
-        if param.grad is not None:
-            top = name.split(".", 1)[0]
-            squares[top] = squares.get(top, 0.0) + float(param.grad.pow(2).sum())
-    return {name: value**0.5 for name, value in squares.items()}
+def window_means(lines: list[dict[str, Any]]) -> dict[str, float]:
+    """Mean of each shown value over `lines` (values missing or NaN left out)."""
+    out = {}
+    for key in SHOWN:
+        values = [x[key] for x in lines if key in x and not math.isnan(x[key])]
+        if values:
+            out[key] = round(sum(values) / len(values), 3)
+    return out
 
 
-def probe(
-    method: str, seed: int, data_dir: Path, recipe: Recipe, terms: tuple[str, ...] | None
-) -> Iterator[dict[str, Any]]:
-    """One record per optimizer step. `terms=None` trains on the method's own total loss, else
-    on the sum of the named terms (the others are still computed and recorded)."""
-    model, train_set, _ = prepare_run(method, seed, data_dir, recipe)
-    optimizer = optimizer_for(model, recipe)
-    features: dict[str, torch.Tensor] = {}
-    for name in ("vision_proj", "text_proj"):  # every method's ITC projections are named so
-
-        def keep(_module: Any, _inputs: Any, output: torch.Tensor, name: str = name) -> None:
-            features.setdefault(name, output.detach())  # the student's, before the teacher's
-
-        getattr(model, name).register_forward_hook(keep)
-    stream = batches(train_set, method, recipe, seed)
-    model.train()
-    for step in range(recipe.steps):
-        epoch, iters, per_epoch, samples = next(stream)
-        samples.update(epoch=epoch, iters=iters, num_iters_per_epoch=per_epoch)
-        set_lr(optimizer, step, recipe)
-        features.clear()
-        out = model(samples)
-        losses = {t: getattr(out, f"loss_{t}", None) for t in TERMS}
-        losses = {t: v for t, v in losses.items() if v is not None}
-        loss = out.loss if terms is None else sum(losses[t] for t in terms)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grads = module_grad_norms(model)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.max_grad_norm)
-        optimizer.step()
-        yield {
-            "step": step + 1,
-            **{f"loss_{t}": float(v.detach()) for t, v in losses.items()},
-            "image_cos": mean_off_diagonal_cosine(features["vision_proj"]),
-            "text_cos": mean_off_diagonal_cosine(features["text_proj"]),
-            **{f"grad_{k}": v for k, v in grads.items()},
-        }
-
-
-def window_means(records: list[dict[str, Any]]) -> dict[str, float]:
-    keys = [k for k in records[-1] if k != "step"]
-    return {k: round(float(np.mean([r[k] for r in records if k in r])), 3) for k in keys}
+def windows(lines: list[dict[str, Any]], every: int) -> list[dict[str, Any]]:
+    """One record per `every` optimizer updates (and the last, partial, window)."""
+    out, start = [], 0
+    for i, line in enumerate(lines):
+        last = i + 1 == len(lines)
+        if last or (lines[i + 1]["update"] != line["update"] and (line["update"] + 1) % every == 0):
+            out.append({"update": line["update"] + 1, **window_means(lines[start : i + 1])})
+            start = i + 1
+    return out
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("method", choices=list(METHODS))
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=None, help="default: the full recipe's")
-    parser.add_argument("--terms", default=None, help="e.g. itc or itc,itm; default: all")
-    parser.add_argument("--queue-size", type=int, default=None, help="default: the recipe's")
-    parser.add_argument("--every", type=int, default=50, help="steps per printed line")
-    parser.add_argument("--data", default=str(ROOT / "data" / "bench" / "default_500"))
+    parser.add_argument("run", help="a training run folder holding metrics.jsonl")
+    parser.add_argument("--every", type=int, default=50, help="updates per printed line")
     args = parser.parse_args(argv)
-    terms = tuple(args.terms.split(",")) if args.terms else None
-    if terms and not set(terms) <= set(TERMS):
-        parser.error(f"--terms takes a comma-separated subset of {TERMS}")
-    recipe: Recipe = KINDS["full"]["recipe"]
-    changes = {"steps": args.steps, "queue_size": args.queue_size}
-    recipe = dataclasses.replace(recipe, **{k: v for k, v in changes.items() if v is not None})
-    data = Path(args.data)
-    if not (data / "vocab").exists():
-        parser.error(f"{data}: no catalogue there (make bench generates data/bench/default_500)")
-    records: list[dict[str, Any]] = []
-    for record in probe(args.method, args.seed, data, recipe, terms):
-        records.append(record)
-        if record["step"] % args.every == 0 or record["step"] == recipe.steps:
-            line = {"step": record["step"], **window_means(records[-args.every :])}
-            print(json.dumps(line), flush=True)
+    lines = read_step_log(Path(args.run))
+    if not lines:
+        parser.error(f"{args.run}: no metrics.jsonl (train with run.log_every_step=true)")
+    records = windows(lines, args.every)
+    for record in records:
+        print(json.dumps(record), flush=True)
     return records
 
 

@@ -24,6 +24,7 @@ FORWARDERS = (
     "lavis_syncmask.data.synthetic",
     "lavis_syncmask.data.convert",
     "lavis_syncmask.synthetic.__main__",
+    "lavis_syncmask.bench.__main__",
 )
 #: Command lines still outside `cli/`, and why (each is named in ARCHITECTURE.md).
 NOT_YET_IN_CLI = {

@@ -1,131 +1,137 @@
-"""The benchmark against LAVIS's ALBEF / BLIP end to end at smoke size: `benchmarks/compare.py
---smoke` trains, scores and reports; the README's table is the one the committed JSON renders;
-`python -m lavis_syncmask.evaluate` scores LAVIS's `albef_retrieval` / `blip_retrieval` from a
-checkpoint; `python -m lavis_syncmask.viz` draws a mask picture."""
+"""The benchmark as a tool, end to end at smoke size: `python -m lavis_syncmask.bench` trains
+and scores each (arm, seed) through the product's launcher, tables them with paired
+t-intervals, p-values and Holm, resumes, and records commands that reproduce each run; the
+diagnostics read what the runner logged. Also: the README's tables are the ones their committed
+JSON renders; `python -m lavis_syncmask.evaluate` scores LAVIS's `albef_retrieval` /
+`blip_retrieval`; `python -m lavis_syncmask.viz` draws a mask picture."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from bench_fixtures import make_catalogue
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from compare_report import paired_difference, readme_blocks, render_table  # noqa: E402
-
-RESULTS = ROOT / "benchmarks" / "results"
+from compare_report import readme_blocks, render_table  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def catalogue(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from lavis_syncmask.synthetic import generate_catalogue
-
-    out = tmp_path_factory.mktemp("catalogue") / "default_12"
-    generate_catalogue(out, 12, 105, seed=0, fashioniq_triplets=0, progress=False)
-    return out
+    return make_catalogue(tmp_path_factory)
 
 
-def test_paired_difference_is_a_t_interval() -> None:
+def test_paired_difference_has_t_interval_p_value_and_holm() -> None:
+    from scipy import stats
+
+    from lavis_syncmask.bench.stats import holm, paired_difference
+
     d = paired_difference([3.0, 5.0, 4.0], [1.0, 2.0, 3.0])  # differences 2, 3, 1
     assert d["mean"] == pytest.approx(2.0)
-    assert d["high"] - d["mean"] == pytest.approx(4.303 * 1.0 / math.sqrt(3), rel=1e-6)
+    assert d["high"] - d["mean"] == pytest.approx(4.303 * 1.0 / math.sqrt(3), rel=1e-3)
+    assert d["p"] == pytest.approx(stats.ttest_rel([3.0, 5.0, 4.0], [1.0, 2.0, 3.0]).pvalue)
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert math.isnan(holm([math.nan, 0.2])[0]) and holm([math.nan, 0.2])[1] == 0.2
 
 
-def test_feature_spread_reads_collapse_as_cosine_one() -> None:
-    from feature_spread import mean_off_diagonal_cosine
+def test_feature_cosine_reads_collapse_as_one() -> None:
+    from lavis_syncmask.tasks.step_metrics import mean_off_diagonal_cosine
 
     assert mean_off_diagonal_cosine(torch.ones(5, 3) * 2.0) == pytest.approx(1.0)
     assert mean_off_diagonal_cosine(torch.eye(4)) == pytest.approx(0.0)
     assert mean_off_diagonal_cosine(torch.tensor([[1.0, 0.0], [-1.0, 0.0]])) == pytest.approx(-1.0)
 
 
-def test_compare_smoke_writes_json_table_and_plots(catalogue: Path, tmp_path: Path) -> None:
-    import compare
+def test_arms_are_named_by_letter_or_name() -> None:
+    import argparse
 
-    out = tmp_path / "results"
-    argv = ["--smoke", "--methods", "a_syncmask", "e_albef", "--jobs", "1"]
-    results = compare.main([*argv, "--data-root", str(catalogue.parent), "--out", str(out)])
-    summary = results["settings"]["default"]["summary"]
-    assert set(summary) == {"a_syncmask", "e_albef"}
-    assert summary["a_syncmask"]["seeds"] == [0, 1]
-    diff = summary["a_syncmask"]["vs_reference"]["full"]
-    assert diff["low"] <= diff["mean"] <= diff["high"]
-    assert 0.0 <= summary["a_syncmask"]["patch_sync_precision"]["mean"] <= 1.0
-    assert 0.0 <= summary["e_albef"]["word_sync_precision"]["mean"] <= 1.0
-    assert results["cost"]["e_albef"]["step_ratio"] == 1.0
-    saved = json.loads((out / "bench_smoke.json").read_text())
-    assert (out / "bench_smoke.md").read_text() == render_table(saved)
-    for name in ("bench_smoke_metrics.png", "bench_smoke_losses.png"):
+    from lavis_syncmask.cli.bench import _letters
+
+    assert _letters("a,e,g") == ["a_syncmask", "e_albef", "g_syncmask_no_fn_handling"]
+    assert _letters("f_blip") == ["f_blip"]
+    with pytest.raises(argparse.ArgumentTypeError, match="unknown arm 'z'"):
+        _letters("a,z")
+
+
+def test_itm_plus_itc_adds_the_cosine_to_the_itm_score() -> None:
+    from lavis_syncmask.models.inference import plus_itc
+
+    images, texts = torch.eye(3), torch.tensor([[1.0, 0, 0], [0, 0.5, 0]])
+    score = plus_itc(lambda r, t: torch.full((len(r),), 2.0), images, texts)
+    assert score(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 0])).tolist() == [3.0, 2.5, 2.0]
+
+
+ARMS = ("a_syncmask", "e_albef")
+SMOKE = [
+    "--arms", "a,e", "--seeds", "0,1", "--steps", "2", "--jobs", "2", "--protocols", "full",
+    "--k-test", "10", "--full-scoring", "itm_itc", "--set",
+    "run.batch_size_train=8", "model.image_size=64",
+    "datasets.fashiongen_pretrain.vis_processor.train.image_size=64",
+]  # fmt: skip
+
+
+def test_bench_trains_through_the_product_tables_resumes_and_reproduces(
+    catalogue: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    from lavis_syncmask.cli.bench import main
+
+    out = tmp_path / "bench"
+    assert main(["--data-root", str(catalogue), "--out", str(out), *SMOKE]) == 0
+    saved = json.loads((out / "bench.json").read_text())
+    assert set(saved["summary"]) == {"a_syncmask", "e_albef"} and saved["missing"] == 0
+    assert (out / "bench.md").read_text() in capsys.readouterr().out
+    for name in ("bench_metrics.png", "bench_losses.png"):
         assert (out / name).stat().st_size > 1000
+    [row, *_] = saved["comparisons"]
+    assert (row["arm"], row["vs"], row["seeds"]) == ("a_syncmask", "e_albef", [0, 1])
+    assert {"p", "p_holm", "low", "high"} <= set(row)
+    run = next(r for r in saved["runs"] if r["arm"] == "a_syncmask" and r["seed"] == 0)
+    assert run["metrics"]["full_itm_itc"]["full_scoring"] == "itm_itc" and run["updates"] == 2
+    # Per-step values come from the runner's step log (no sync window yet after 2 updates).
+    result = json.loads((out / "runs" / "a_syncmask_s0" / "result.json").read_text())
+    assert len(result["history"]["word_sync_precision"]) == 2 and run["sync"] == {}
+    # Resumes: nothing is redone, the same table comes out.
+    assert main(["--data-root", str(catalogue), "--out", str(out), *SMOKE]) == 0
+    assert "0 to run" in capsys.readouterr().out
+    assert json.loads((out / "bench.json").read_text())["summary"] == saved["summary"]
+    # --report-only tables runs made with other settings too (each arm at its own --set).
+    other = ["--data-root", str(catalogue), "--out", str(out), "--report-only", "--arms", "a,e"]
+    assert main([*other, "--seeds", "0,1"]) == 0
+    assert json.loads((out / "bench.json").read_text())["summary"] == saved["summary"]
+    # The recorded training command, run again, writes the same per-step metrics.
+    steps = out / "runs" / "a_syncmask_s0" / "metrics.jsonl"
+    before = steps.read_text()
+    command = shlex.split(run["commands"]["train"])
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    subprocess.run(command, check=True, env=env, capture_output=True)
+    assert steps.read_text() == before
+    # The diagnostics read this folder as they would a full matrix's (so none can rot unseen).
+    _diagnostics_read(out)
 
 
-def test_a_repeated_method_and_seed_gives_identical_numbers(catalogue: Path) -> None:
-    """One thread and deterministic algorithms: only the seed varies between benchmark runs,
-    so the spread over seeds is the recipe's, not the machine's."""
-    import compare
-    from compare_train import run_one
+def _diagnostics_read(out: Path) -> None:
+    import feature_spread
+    import plateau_exit
+    import probe_collapse
 
-    recipe = compare.KINDS["smoke"]["recipe"]
-    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    try:
-        first, second, other = (run_one("a_syncmask", s, str(catalogue), recipe) for s in (0, 0, 1))
-    finally:
-        torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(deterministic)
-    for run in (first, second, other):
-        run.pop("train_s")
-    # Compared as JSON text: a statistic may be NaN (no masked content word), and NaN != NaN.
-    assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
-    assert first["history"]["loss"] != other["history"]["loss"]
-
-
-def test_random_batch_epochs_put_random_batches_before_semi_hard_ones(catalogue: Path) -> None:
-    """The curriculum recipe knob: a semi-hard method's first epochs are the random-batch
-    method's batches, its later epochs its own; 0 leaves its stream unchanged."""
-    import dataclasses
-
-    import compare
-    from compare_train import batches, datasets
-
-    recipe = compare.KINDS["smoke"]["recipe"]
-    train_set, _ = datasets(catalogue, recipe.image_size)
-
-    def epochs(method: str, warm: int) -> dict[int, list[list[str]]]:
-        out: dict[int, list[list[str]]] = {}
-        changed = dataclasses.replace(recipe, random_batch_epochs=warm)
-        for epoch, _, _, batch in batches(train_set, method, changed, seed=3):
-            if epoch == 2:
-                return out
-            out.setdefault(epoch, []).append(list(batch["text_input"]))
-        raise AssertionError("unreachable: the stream is endless")
-
-    plain, semi_hard = epochs("c_random_batches", 0), epochs("a_syncmask", 0)
-    assert plain[0] != semi_hard[0] and plain[1] != semi_hard[1]
-    curriculum = epochs("a_syncmask", 1)
-    assert curriculum[0] == plain[0] and curriculum[1] == semi_hard[1]
-    # Inert on random batches, so compare.py keeps such runs when only this knob changes.
-    assert epochs("c_random_batches", 1) == plain
-    changed = dataclasses.asdict(dataclasses.replace(recipe, random_batch_epochs=1))
-    assert compare.same_recipe("c_random_batches", changed, recipe)
-    assert not compare.same_recipe("a_syncmask", changed, recipe)
-    # A run logged before the knob existed was made with semi-hard batches from the start,
-    # whatever the knob's default is now.
-    legacy = {k: v for k, v in dataclasses.asdict(recipe).items() if k != "random_batch_epochs"}
-    assert recipe.random_batch_epochs != 0
-    assert not compare.same_recipe("a_syncmask", legacy, recipe)
-    assert compare.same_recipe(
-        "a_syncmask", legacy, dataclasses.replace(recipe, random_batch_epochs=0)
-    )
-    assert compare.same_recipe("c_random_batches", legacy, recipe)
-    unknown = {k: v for k, v in dataclasses.asdict(recipe).items() if k != "steps"}
-    assert not compare.same_recipe("c_random_batches", unknown, recipe)
+    spread = feature_spread.main(["--bench", str(out), "--rows", "16"])
+    assert {(r["arm"], r["seed"]) for r in spread} == {(a, s) for a in ARMS for s in (0, 1)}
+    assert all(-1.0 <= r["image_cosine"] <= 1.0 for r in spread)
+    exits = plateau_exit.main(["--bench", str(out), "--window", "1"])
+    assert len(exits["runs"]) == 4
+    records = probe_collapse.main([str(out / "runs" / "a_syncmask_s0"), "--every", "1"])
+    assert [r["update"] for r in records] == [1, 2] and "loss_itc" in records[0]
 
 
 def test_plateau_exit_finds_the_first_window_below_chance() -> None:
@@ -138,16 +144,16 @@ def test_plateau_exit_finds_the_first_window_below_chance() -> None:
     # below chance holds 3 dropped steps and ends at step 63.
     assert plateau_exit(flat[:60] + [chance - 1.0] * 40, chance, 0.25, 10) == 63
 
-    def run(method: str, seed: int, exit_at: int | None, recall: float) -> dict:
+    def run(arm: str, seed: int, exit_at: int | None, recall: float) -> dict:
         loss = flat if exit_at is None else flat[:exit_at] + [2.0] * (100 - exit_at)
         return {
             "catalogue": "c",
-            "method": method,
+            "arm": arm,
             "seed": seed,
-            "recipe": {"batch_size": 32, "queue_size": 32, "steps": 100},
+            "chance": chance,
+            "updates": 100,
             "history": {"loss_itc": loss},
-            "full": {"r_mean": recall},
-            "itm_auc": 0.9,
+            "metrics": {"full_itm_itc": {"r_mean": recall}},
         }
 
     runs = [run("m", 0, 20, 40.0), run("m", 1, 50, 31.0), run("m", 2, None, 5.0)]
@@ -158,46 +164,16 @@ def test_plateau_exit_finds_the_first_window_below_chance() -> None:
     assert result["correlation"]["within_method"]["spearman_rho"] == pytest.approx(-1.0)
 
 
-def test_recipe_overrides_parse_as_the_field_type() -> None:
-    import compare
+def test_probe_collapse_reads_window_means_from_the_step_log() -> None:
+    from probe_collapse import windows
 
-    base = compare.KINDS["smoke"]["recipe"]
-    changed = compare.override_recipe(base, ["random_batch_epochs=3", "init_lr=1e-3"])
-    assert (changed.random_batch_epochs, changed.init_lr) == (3, 1e-3)
-    assert compare.override_recipe(base, ["learn_temp=true"]).learn_temp is True
-    for bad in ("random_batch_epochs=1.5", "no_such_field=1", "steps", "model=x"):
-        with pytest.raises(SystemExit, match="--recipe"):
-            compare.override_recipe(base, [bad])
-
-
-def test_only_the_full_kind_has_a_high_setting(tmp_path: Path) -> None:
-    import compare
-
-    with pytest.raises(SystemExit, match="only the default setting"):
-        compare.main(["--smoke", "--settings", "high", "--out", str(tmp_path)])
-
-
-def test_probe_collapse_trains_on_the_chosen_terms_only(catalogue: Path) -> None:
-    """The collapse probe behind the recipe's queue length: with `terms=("itc",)` only the ITC
-    loss reaches the weights, so ALBEF's ITM head gets no gradient at all."""
-    import compare
-    from probe_collapse import probe
-
-    recipe = compare.KINDS["smoke"]["recipe"]
-    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    try:
-        itc_only = list(probe("e_albef", 0, catalogue, recipe, ("itc",)))
-        every = list(probe("e_albef", 0, catalogue, recipe, None))
-    finally:
-        torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(deterministic)
-    assert [r["step"] for r in itc_only] == list(range(1, recipe.steps + 1))
-    for record in itc_only + every:
-        assert -1.0 <= record["image_cos"] <= 1.0 and -1.0 <= record["text_cos"] <= 1.0
-        assert {"loss_itc", "loss_itm", "loss_mlm"} <= set(record)
-        assert record["grad_visual_encoder"] > 0.0
-    assert "grad_itm_head" not in itc_only[0]
-    assert every[0]["grad_itm_head"] > 0.0
+    lines = [
+        {"update": u // 2, "iteration": u, "loss_itc": float(u), "image_cos": 1.0}
+        for u in range(10)
+    ]  # 5 updates of 2 micro-batches
+    records = windows(lines, every=2)
+    assert [r["update"] for r in records] == [2, 4, 5]
+    assert records[0]["loss_itc"] == pytest.approx(1.5) and records[2]["image_cos"] == 1.0
 
 
 def test_readme_tables_are_the_ones_the_committed_json_renders() -> None:

@@ -33,16 +33,15 @@ SMOKE_SCRIPTS: dict[str, str] = {  # the longest first, so the two workers finis
     "bench_sampler.py": "epoch_statistics",
     "bench_synthetic.py": "generator:",
     "bench_search.py": "text query over 64 items",
+    "bench_step_guard.py": "guard copy:",
 }
-#: Scripts with a `__main__` that this file does not run, and why. The last four are reworked
-#: with the benchmark recipe (issue 21's benchmark part); each gets its `--smoke` there.
+#: Scripts with a `__main__` that this file does not run, and why.
 NOT_HERE: dict[str, str] = {
     "gpu_check.py": "its CPU mode (--device cpu --tiny) is tests/test_gpu_check.py",
-    "compare.py": "its --smoke run is tests/test_bench_compare.py",
     "compare_report.py": "its tables are checked against the results JSON by tests/test_docs.py",
-    "feature_spread.py": "reads a finished matrix's checkpoints",
-    "plateau_exit.py": "reads a finished matrix's runs",
-    "probe_collapse.py": "a 450-step probe of compare_train.run_one",
+    "feature_spread.py": "run on a smoke benchmark's folder by tests/test_bench_compare.py",
+    "plateau_exit.py": "run on a smoke benchmark's folder by tests/test_bench_compare.py",
+    "probe_collapse.py": "run on a smoke benchmark's run by tests/test_bench_compare.py",
     "profile_train_step.py": "a base-size profile",
 }
 TIMEOUT_S = 300

@@ -90,6 +90,7 @@ class BaselineConfig:
     momentum: float = 0.995
     alpha: float = 0.4
     temp: float = 0.07
+    learn_temp: bool = True  # False: the ITC temperature stays at its initial value
     mlm_mask_prob: float = 0.15  # ALBEF pretraining only
     weights: str | None = None  # local checkpoint to load (finetuned, else pretrained)
 
@@ -214,6 +215,7 @@ def build_baseline(raw_cfg: Mapping[str, Any]) -> nn.Module:
         )
     if hasattr(model, "reset_queue_ptr"):
         model.reset_queue_ptr()  # as LAVIS's BLIP from_config
+    model.temp.requires_grad_(cfg.learn_temp)  # every LAVIS class here names it `temp`
     if cfg.weights:
         load_local_weights(model, cfg.weights)
     else:

@@ -64,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from lavis_syncmask.common.checkpoint import load_model_weights
     from lavis_syncmask.common.distributed import cleanup, is_main_process
+    from lavis_syncmask.common.paths import release_job_folders
 
     try:
         session = prepare(args, configure=_configure(args.checkpoint))
@@ -81,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps({"job_dir": str(runner.output_dir), "results": logs}, default=str))
     finally:
         cleanup()
+        release_job_folders()
     return 0
 
 

@@ -220,12 +220,24 @@ def prepare(args: argparse.Namespace, configure: Callable[[Any], None] | None = 
     point_tokenizer_at_data(cfg)
     settings = RunSettings.of(cfg)  # final: the launcher's and `configure`'s changes in
     check_queue_fits_batch(model_section(cfg), settings)  # the world size is known from here
+    if settings.deterministic:
+        make_deterministic()
     seed_everything(settings.seed + get_rank())
     cfg.pretty_print()
     task = tasks.setup_task(cfg)
     datasets = task.build_datasets(cfg)
     model = task.build_model(cfg)
     return Session(cfg, task, datasets, model, job_id, settings)
+
+
+def make_deterministic() -> None:
+    """`run.deterministic`: one CPU thread (a reduction's order depends on the thread count)
+    and deterministic kernels, so the same config and seed give the same metrics twice."""
+    import os
+
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what cuBLAS asks for
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
 
 
 def make_runner(session: Session) -> Any:

@@ -22,6 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser("syncmask-train", "Train a LAVIS model with runner_syncmask.")
     args = parser.parse_args(argv)
     from lavis_syncmask.common.distributed import cleanup
+    from lavis_syncmask.common.paths import release_job_folders
     from lavis_syncmask.runner.signals import TrainingStopped
 
     try:
@@ -32,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return stopped.exit_code
     finally:
         cleanup()
+        release_job_folders()
     return 0
 
 

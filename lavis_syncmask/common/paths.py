@@ -105,3 +105,12 @@ def claim_job_folder(folder: Path) -> Path:
     os.write(fd, f"process {os.getpid()} on {socket.gethostname()}\n".encode())
     _HELD[folder] = fd
     return folder
+
+
+def release_job_folders() -> None:
+    """Drop every run-folder lock this process holds: a launcher calls it when its run ends,
+    so a process that runs several in turn (the tests, a benchmark worker) keeps no lock and
+    no descriptor of a finished run."""
+    while _HELD:
+        _, fd = _HELD.popitem()
+        os.close(fd)  # closing the descriptor drops its flock

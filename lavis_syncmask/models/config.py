@@ -51,6 +51,7 @@ RANGES: dict[str, Range] = {
     "queue_size": Range(1, why="and a multiple of the global batch size"),
     "momentum": Range(0, 1, high_open=True, why="EMA factor: 1 would never update the teacher"),
     "alpha": Range(0, 1, why="share of the momentum-distillation target"),
+    "alpha_ramp_epochs": Range(0, why="epochs over which alpha ramps up from 0; 0: constant"),
     **dict.fromkeys(("itc_weight", "itm_weight", "mlm_weight", "mim_weight"), _WEIGHT),
     **dict.fromkeys(("mim_decoder_layers", "mim_decoder_dim", "mim_decoder_heads"), _POSITIVE),
     "k_test": _POSITIVE,
@@ -103,10 +104,17 @@ class InitConfig:
 
 @dataclass(frozen=True)
 class ObjectiveConfig:
-    temp: float = 0.07  # ITC temperature (learnable, clamped to [0.001, 0.5] as in ALBEF)
+    temp: float = 0.07  # ITC temperature (clamped to [0.001, 0.5] as in ALBEF)
+    learn_temp: bool = True  # False: the temperature stays at `temp` (the tiny recipe)
     queue_size: int = 65536
     momentum: float = 0.995
     alpha: float = 0.4  # momentum distillation weight
+    # Epochs over which alpha ramps up linearly from 0, as LAVIS's ALBEF / BLIP pretraining
+    # (2 there); 0 keeps it constant from the first step.
+    alpha_ramp_epochs: float = 0.0
+    # False: same-product / same-text pairs are plain negatives (ITC targets the diagonal only,
+    # ITM may draw them as hard negatives), as LAVIS's ALBEF pretraining treats them.
+    false_negatives: bool = True
     itc_weight: float = 1.0
     itm_weight: float = 1.0
     mlm_weight: float = 1.0

@@ -82,8 +82,11 @@ def text_encoder(model: Any, ids: torch.Tensor, att: torch.Tensor, batch_size: i
     return LazyCache(encode, batch_size)
 
 
-def make_itm_scorer(model: Any, rows: LazyCache, texts: LazyCache, text_att: torch.Tensor):
-    """`score(image rows (n,), text indices (n,)) -> (n,)` ITM match probabilities."""
+def make_itm_scorer(
+    model: Any, rows: LazyCache, texts: LazyCache, text_att: torch.Tensor, logits: bool = False
+):
+    """`score(image rows (n,), text indices (n,)) -> (n,)` ITM match probabilities, or with
+    `logits` the match logit (what LAVIS's ALBEF / BLIP retrieval adds to the ITC similarity)."""
 
     @torch.no_grad()
     def score(image_rows: torch.Tensor, text_index: torch.Tensor) -> torch.Tensor:
@@ -93,8 +96,8 @@ def make_itm_scorer(model: Any, rows: LazyCache, texts: LazyCache, text_att: tor
             t = text_index[start : start + rows.batch_size].cpu()
             image = rows.get(r).to(model.device, dtype=torch.float32)
             text = texts.get(t).to(model.device, dtype=torch.float32)
-            logits = model.itm_logits(text, text_att[t], image).float()
-            out.append(F.softmax(logits, dim=-1)[:, 1].cpu())
+            pair = model.itm_logits(text, text_att[t], image).float()
+            out.append((pair if logits else F.softmax(pair, dim=-1))[:, 1].cpu())
         return torch.cat(out) if out else torch.zeros(0)
 
     return score
@@ -114,14 +117,18 @@ def image_features(model: Any, loader: Any, rows: LazyCache) -> torch.Tensor:
 
 
 def sharded_protocol_inputs(
-    model: Any, dataset: Any, batch_size: int
+    model: Any, dataset: Any, batch_size: int, scoring: str = "itm"
 ) -> tuple[torch.Tensor, torch.Tensor, PairScorer]:
     """What `sharded_full_retrieval` needs, computed by this rank for its shard only: the ITC
     features of ALL image rows `(N, D)` and texts `(M, D)` (each rank encodes its slice, then
     they are all-gathered) and an ITM scorer `(rows, texts) -> (n,)` over this rank's rows,
-    whose ViT tokens are the only ones it keeps. One process: every row and text."""
+    whose ViT tokens are the only ones it keeps. One process: every row and text.
+    `scoring`: `itm` (ITM match probability) | `itm_itc` (ITM match logit + ITC cosine
+    similarity, as LAVIS's ALBEF / BLIP retrieval ranks its top k)."""
     from lavis_syncmask.evaluation.sharded import gather_rows, shard_range
 
+    if scoring not in ("itm", "itm_itc"):
+        raise ValueError(f"run.full_scoring must be itm or itm_itc, got {scoring!r}")
     own_rows, own_texts = shard_range(len(dataset)), shard_range(len(dataset.text))
     loader = DataLoader(
         Subset(dataset, own_rows), batch_size=batch_size, collate_fn=dataset.collater
@@ -131,7 +138,21 @@ def sharded_protocol_inputs(
     feats, ids, att = text_features(model, list(dataset.text)[own_texts.start : own_texts.stop])
     text_feat, text_ids, text_att = gather_rows(feats), gather_rows(ids), gather_rows(att)
     texts = text_encoder(model, text_ids, text_att, batch_size)
-    return image_feat, text_feat, make_itm_scorer(model, rows, texts, text_att)
+    scorer = make_itm_scorer(model, rows, texts, text_att, logits=scoring == "itm_itc")
+    if scoring == "itm_itc":
+        scorer = plus_itc(scorer, image_feat, text_feat)
+    return image_feat, text_feat, scorer
+
+
+def plus_itc(scorer: PairScorer, image_feat: torch.Tensor, text_feat: torch.Tensor) -> PairScorer:
+    """`scorer(rows, texts)` plus the pairs' ITC cosine similarity (LAVIS's `score +
+    topk_sim`)."""
+
+    def score(image_rows: torch.Tensor, text_index: torch.Tensor) -> torch.Tensor:
+        itc = (image_feat[image_rows].float() * text_feat[text_index].float()).sum(-1)
+        return scorer(image_rows, text_index) + itc.cpu()
+
+    return score
 
 
 def topk_with_itm(

@@ -92,7 +92,7 @@ class SyncMaskFashion(FusionEncoders):
         self.vision_proj = nn.Linear(bb.vision_width, bb.embed_dim)
         self.text_proj = nn.Linear(bb.text_width, bb.embed_dim)
         self.itm_head = nn.Linear(bb.text_width, 2)
-        self.temp = nn.Parameter(torch.tensor(obj.temp))
+        self.temp = nn.Parameter(torch.tensor(obj.temp), requires_grad=obj.learn_temp)
         if obj.use_mim:
             self.mim_mask_token = nn.Parameter(torch.zeros(bb.vision_width))
             nn.init.trunc_normal_(self.mim_mask_token, std=0.02)
@@ -185,19 +185,15 @@ class SyncMaskFashion(FusionEncoders):
 
         step = self._advance_step(samples)
         teacher = self._teacher(image, tok, step, bool(samples.get("starts_update", True)))
-        positives = false_negative_mask(
-            ids_product,
-            torch.cat([ids_product, self.queue.idx_queue]),
-            ids_text,
-            torch.cat([ids_text, self.queue.text_id_queue]),
-        )
+        positives = self.itc_positives(ids_product, ids_text)
+        alpha = self.distill_alpha(samples)
         loss_itc = itc_loss(
             self.itc_logits(image_feat, teacher.text_bank),
             self.itc_logits(text_feat, teacher.image_bank),
             positives,
             teacher.sim_i2t,
             teacher.sim_t2i,
-            obj.alpha,
+            alpha,
         )
         sim = self.itc_logits(image_feat, text_feat.T).detach()
         forbidden = self.itm_forbidden(samples, ids_product, ids_text)
@@ -210,7 +206,9 @@ class SyncMaskFashion(FusionEncoders):
         zero = torch.zeros((), device=self.device)
         loss_mlm = loss_mim = zero  # a term with weight 0 is not computed at all
         if obj.mlm_weight:
-            loss_mlm = self._mlm_loss(tok, masks.token_mask, image_embeds, teacher.image_embeds)
+            loss_mlm = self._mlm_loss(
+                tok, masks.token_mask, image_embeds, teacher.image_embeds, alpha
+            )
         if obj.use_mim and obj.mim_weight:
             loss_mim = self._mim_loss(image, masks.patch_mask, text_embeds, tok.attention_mask)
 
@@ -235,12 +233,37 @@ class SyncMaskFashion(FusionEncoders):
             self.global_step += 1
         return max(int(self.global_step) - 1, 0)
 
+    def distill_alpha(self, samples: dict[str, Any]) -> float:
+        """`alpha`, ramped up over `alpha_ramp_epochs` as LAVIS's ALBEF / BLIP when set."""
+        obj = self.config.objectives
+        per_epoch = samples.get("num_iters_per_epoch")
+        if not obj.alpha_ramp_epochs or not self.training or not per_epoch:
+            return obj.alpha
+        done = int(samples.get("epoch", 0)) * int(per_epoch) + int(samples.get("iters", 0))
+        return obj.alpha * min(1.0, done / (obj.alpha_ramp_epochs * int(per_epoch)))
+
+    def itc_positives(self, ids_product: torch.Tensor, ids_text: torch.Tensor) -> torch.Tensor:
+        """`(B, B + queue)` ITC targets: same product or same text (`false_negatives`), else
+        each sample's own pair only, as LAVIS's ALBEF pretraining."""
+        if not self.config.objectives.false_negatives:
+            return torch.eye(len(ids_product), self.queue.size + len(ids_product),
+                             dtype=torch.bool, device=self.device)  # fmt: skip
+        return false_negative_mask(
+            ids_product,
+            torch.cat([ids_product, self.queue.idx_queue]),
+            ids_text,
+            torch.cat([ids_text, self.queue.text_id_queue]),
+        )
+
     def itm_forbidden(
         self, samples: dict[str, Any], ids_product: torch.Tensor, ids_text: torch.Tensor
     ) -> torch.Tensor:
         """`(B, B)` pairs never drawn as ITM hard negatives: same product, same text, or
         near-duplicate texts (`text_similarity` >= `near_duplicate_sim`, method.md §4), so the
-        rule holds whatever the batch sampler put together."""
+        rule holds whatever the batch sampler put together. Without `false_negatives`, only
+        each sample's own pair (LAVIS's ALBEF)."""
+        if not self.config.objectives.false_negatives:
+            return torch.eye(len(ids_product), dtype=torch.bool, device=self.device)
         forbidden = false_negative_mask(ids_product, ids_product, ids_text, ids_text)
         similarity = samples.get("text_similarity")
         if similarity is not None:
@@ -327,7 +350,7 @@ class SyncMaskFashion(FusionEncoders):
         labels[batch:][~torch.cat([ok_i, ok_t])] = -100  # no valid negative: leave the pair out
         return F.cross_entropy(logits, labels, ignore_index=-100)
 
-    def _mlm_loss(self, tok, token_mask, image_embeds, image_embeds_m) -> torch.Tensor:
+    def _mlm_loss(self, tok, token_mask, image_embeds, image_embeds_m, alpha) -> torch.Tensor:
         masked_ids, labels = apply_mlm_replacement(
             tok.input_ids,
             token_mask,
@@ -356,7 +379,7 @@ class SyncMaskFashion(FusionEncoders):
             encoder_attention_mask=image_att,
             labels=labels,
             soft_labels=soft,
-            alpha=self.config.objectives.alpha,
+            alpha=alpha,
             return_dict=True,
         )
         return out.loss

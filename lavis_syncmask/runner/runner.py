@@ -54,8 +54,10 @@ from lavis_syncmask.runner.loaders import (
 from lavis_syncmask.runner.loop import LoopSettings, epoch_seed, seed_everything, train_one_epoch
 from lavis_syncmask.runner.output import append_log, jsonable, prepare_run_folder
 from lavis_syncmask.runner.resume import EpochProgress, any_rank
+from lavis_syncmask.runner.scheduler import STEP_SCHEDULER, UpdateClock, step_scheduler
 from lavis_syncmask.runner.settings import RunSettings
 from lavis_syncmask.runner.signals import StopRequests
+from lavis_syncmask.runner.step_log import STEP_LOG, StepRecorder, restart_step_log
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +89,7 @@ class RunnerSyncMask(RunnerBase):
         # A mid-epoch checkpoint's state ({"ranks": [...], "sampler_embeddings"}), until used.
         self._resume: dict[str, Any] | None = None
         self._sampler_embeddings: torch.Tensor | None = None
+        self._max_steps_reached = False
         super().__init__(cfg, task, model, datasets, job_id)
         if self.settings.amp and self.device.type != "cuda":
             logger.warning("run.amp is set but the device is %s: AMP stays off", self.device)
@@ -135,6 +138,20 @@ class RunnerSyncMask(RunnerBase):
     @property
     def loop_settings(self) -> LoopSettings:
         return self.settings.loop_settings(amp=self.amp)
+
+    @property
+    def update_clock(self) -> UpdateClock:
+        """The run counted in optimizer updates (`run.max_steps` caps it)."""
+        return UpdateClock(len(self.train_loader), self.settings.accum_grad_iters,
+                           self.max_epoch, self.settings.max_steps)  # fmt: skip
+
+    @property
+    def lr_scheduler(self) -> Any:
+        """LAVIS's scheduler for `run.lr_sched`; the per-update one also needs the loader's
+        length and the accumulation, which LAVIS's constructor call does not pass."""
+        if self._lr_sched is None and self.settings.lr_sched == STEP_SCHEDULER:
+            self._lr_sched = step_scheduler(self.settings, self.optimizer, self.update_clock)
+        return super().lr_scheduler
 
     @property
     def model(self) -> torch.nn.Module:
@@ -216,6 +233,9 @@ class RunnerSyncMask(RunnerBase):
         self.log_config()
         if not self.evaluate_only and self.resume_ckpt_path:
             self._load_checkpoint(self.resume_ckpt_path)
+        if not self.evaluate_only:
+            resumed_at = int(self._resume["ranks"][0]["iteration"]) if self._resume else 0
+            restart_step_log(self.output_dir, self.start_epoch, resumed_at)
         last_epoch = self.start_epoch - 1
         with self._stop:  # SIGTERM / SIGINT: checkpoint, then TrainingStopped
             for epoch in range(self.start_epoch, self.max_epoch):
@@ -230,6 +250,8 @@ class RunnerSyncMask(RunnerBase):
                 if any_rank(self._stop.signum is not None):
                     checkpoint = self.output_dir / checkpoint_name(epoch)
                     raise policy.stopped_by_signal(self._stop, checkpoint)
+                if self._max_steps_reached:  # run.max_steps: this epoch was the last
+                    break
         test_epoch: Any = "best" if self.best_epoch is not None else last_epoch
         self.evaluate(cur_epoch=test_epoch, skip_reload=self.evaluate_only)
         elapsed = datetime.timedelta(seconds=int(time.time() - start))
@@ -238,13 +260,16 @@ class RunnerSyncMask(RunnerBase):
     def train_epoch(self, epoch: int) -> dict[str, Any]:
         loader = self.train_loader
         progress = self._start_epoch(loader, epoch)
-        hook = policy.StepHook(
+        inner = policy.StepHook(
             self.settings,
             self._stop,
             self._save_progress,
             len(loader),
             0 if progress is None else progress.iteration,
         )
+        log_file = self.output_dir / STEP_LOG if self.settings.log_every_step else None
+        hook = StepRecorder(inner, task=self.task, optimizer=self.optimizer,
+                            clock=self.update_clock, log_file=log_file)  # fmt: skip
         stats: dict[str, Any] = train_one_epoch(
             task=self.task,
             model=self.model,
@@ -258,9 +283,12 @@ class RunnerSyncMask(RunnerBase):
             progress=progress,
             after_step=hook,
         )
-        if stats.get("stopped"):
+        if stats.get("stopped") and hook.reached:
+            self._max_steps_reached = True
+            del stats["stopped"]
+        elif stats.get("stopped"):
             self.log_stats(stats, "train")
-            raise policy.stopped_by_signal(self._stop, hook.checkpoint)
+            raise policy.stopped_by_signal(self._stop, inner.checkpoint)
         stats.update(self._task_epoch_stats(epoch))
         if self._batch_sampler is not None:
             sampler_stats = self._batch_sampler.epoch_statistics()

@@ -61,6 +61,10 @@ class RunSettings:
     min_lr: float = 0.0
     warmup_lr: float = -1.0  # -1: warm-up starts at init_lr (LAVIS)
     warmup_steps: int = 0
+    # syncmask_warmup_cosine_step only: warm-up as a share of all updates (overrides
+    # warmup_steps), and a cap on the run's optimizer updates (null: max_epoch epochs).
+    warmup_share: float | None = None
+    max_steps: int | None = None
     lr_decay_rate: float | None = None  # step schedule only
     weight_decay: float = 0.05
     beta2: float = 0.999
@@ -77,6 +81,9 @@ class RunSettings:
     sampler: Mapping[str, Any] = field(default_factory=dict)  # batch sampler knobs
     # --- reproducibility, logging, output
     seed: int = 42  # a process seeds with seed + rank, each epoch from (seed, rank, epoch)
+    # One CPU thread and torch.use_deterministic_algorithms: two runs give identical metrics.
+    deterministic: bool = False
+    log_every_step: bool = False  # one line per iteration in the run folder's metrics.jsonl
     log_freq: int = 50  # progress-bar refresh, in iterations
     output_dir: str = "output"  # relative: from the working directory
     resume_ckpt_path: str | None = None  # a checkpoint of this runner to continue from
@@ -103,6 +110,9 @@ class RunSettings:
     seeds: tuple[int, ...] | None = None
     n_queries: int = 1000  # sample100 queries per seed
     k_test: int = 128  # full protocol: ITM re-ranks each query's ITC top k_test
+    # full protocol's re-ranking score: itm (ITM match probability) | itm_itc (ITM logit + ITC
+    # cosine, LAVIS's ALBEF / BLIP retrieval); metrics.json records it as `full_scoring`
+    full_scoring: Literal["itm", "itm_itc"] = "itm"
     # --- read by LAVIS's own tasks / runner_iter only; accepted, unused by this plugin
     report_metric: bool | None = None
     inference_method: str | None = None
@@ -125,6 +135,10 @@ class RunSettings:
         for name, allowed in OPTIMISER_RANGES.items():
             if not (name == "warmup_lr" and self.warmup_lr == -1):
                 check_range(f"run.{name}", getattr(self, name), allowed)
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"run.max_steps must be >= 1 or null, got {self.max_steps}")
+        if self.warmup_share is not None and not 0.0 <= self.warmup_share < 1.0:
+            raise ValueError(f"run.warmup_share must be in [0, 1) or null, got {self.warmup_share}")
         if self.max_bad_steps < 1:
             raise ValueError(f"run.max_bad_steps must be >= 1, got {self.max_bad_steps}")
         if self.max_epoch is not None and self.max_epoch < 1 and not self.evaluate:

@@ -1,8 +1,9 @@
-"""`python -m lavis_syncmask.search index|query`: the command line of product search.
+"""`python -m lavis_syncmask.search index|query|serve`: the command line of product search.
 
     python -m lavis_syncmask.search index --checkpoint CKPT --data DATA [--images DIR] --out INDEX
     python -m lavis_syncmask.search query --index INDEX (--text "..." | --image FILE)
         [--k 8] [--rerank-itm K] [--sheet hits.png]
+    python -m lavis_syncmask.search serve --index INDEX [--host 127.0.0.1] [--port 8000]
 
 ``--data``: a FashionGen-layout h5 (FashionGen, the synthetic catalogue, a converted catalogue)
 or a catalogue table (.csv / .jsonl, images under ``--images``). A query reopens the indexed
@@ -26,6 +27,7 @@ from typing import Any
 import torch
 
 from lavis_syncmask.data.catalogue import ON_BAD_ROW
+from lavis_syncmask.search.ann import INDEX_TYPES
 
 
 def _index(args: argparse.Namespace) -> int:
@@ -40,7 +42,8 @@ def _index(args: argparse.Namespace) -> int:
     search = load_search_model(args.checkpoint, args.model_type, args.device)
     data = {"data": args.data, "images": images, "on_bad_row": args.on_bad_row}
     meta = build_index(search, reader, args.out, data, batch_size=args.batch_size,
-                       workers=args.workers, progress=not args.quiet)  # fmt: skip
+                       workers=args.workers, progress=not args.quiet,
+                       index_type=args.index_type)  # fmt: skip
     rate = meta["rows"] / max(meta["seconds"], 1e-9)
     print(f"indexed {meta['rows']} rows ({meta['dim']}-d) into {args.out} "
           f"in {meta['seconds']:.1f} s ({rate:.1f} rows/s)")  # fmt: skip
@@ -54,44 +57,46 @@ def _print_hits(hits: list[Any]) -> None:
 
 
 def _query(args: argparse.Namespace) -> int:
-    from lavis_syncmask.search.fingerprint import check_checkpoint, check_source
-    from lavis_syncmask.search.model import load_search_model
     from lavis_syncmask.search.query import (
-        SearchIndex,
         image_query,
+        open_searchable,
         query_image,
-        rerank_itm,
-        text_query,
+        search_text,
         top_products,
     )
     from lavis_syncmask.search.sheet import contact_sheet
-    from lavis_syncmask.search.source import open_source
 
     if (args.text is None) == (args.image is None):
         raise SystemExit("give exactly one of --text and --image")
     if args.rerank_itm and args.text is None:
         raise SystemExit("--rerank-itm needs a --text query (ITM scores a text against images)")
     picture = query_image(args.image) if args.image is not None else None  # bad file: fail now
-    index = SearchIndex.load(args.index)
-    meta = index.meta
-    reader = open_source(meta["data"], meta.get("images"), meta.get("on_bad_row", "error"))
-    check_source(index, reader, rehash=args.rehash)  # rows are addressed by position
-    checkpoint = check_checkpoint(meta, args.checkpoint)
-    model_type = meta.get("model_type") if meta.get("model_type") != "None" else None
-    search = load_search_model(checkpoint, model_type, args.device)
-    query = text_query(search, args.text) if picture is None else image_query(search, picture)
-    hits = top_products(index, query, max(args.k, args.rerank_itm))
-    if args.rerank_itm:
-        hits = (
-            rerank_itm(search, reader, args.text, hits[: args.rerank_itm]) + hits[args.rerank_itm :]
-        )
-    hits = hits[: args.k]
+    index, reader, search = open_searchable(args.index, args.checkpoint, args.device, args.rehash)
+    if picture is None:
+        hits = search_text(search, index, reader, args.text, args.k, args.rerank_itm)
+    else:
+        hits = top_products(index, image_query(search, picture), args.k)
     _print_hits(hits)
     title = f"query: {args.text!r}" if args.text is not None else f"query image: {args.image}"
     sheet = contact_sheet(reader, hits, title, args.sheet)
     print(f"contact sheet: {sheet}")
     if args.json:
         print(json.dumps([hit.__dict__ for hit in hits]))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from lavis_syncmask.search.query import open_searchable
+    from lavis_syncmask.search.service import create_app
+
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        logging.warning("serving on %s: reachable from other machines, with no authentication",
+                        args.host)  # fmt: skip
+    index, reader, search = open_searchable(args.index, args.checkpoint, args.device, args.rehash)
+    app = create_app(index, search, reader, max_upload=args.max_upload_mb << 20)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 
@@ -118,12 +123,15 @@ def check_device(name: str) -> None:
 
 def check_args(args: argparse.Namespace) -> None:
     """Numbers and the device, checked before anything loads (one-line errors)."""
-    minimum = {"threads": 1, "k": 1, "rerank_itm": 0, "batch_size": 1, "workers": 0}
+    minimum = {"threads": 1, "k": 1, "rerank_itm": 0, "batch_size": 1, "workers": 0,
+               "port": 0, "max_upload_mb": 1}  # fmt: skip
     for name, low in minimum.items():
         value = getattr(args, name, None)
         if value is not None and value < low:
             flag = "--" + name.replace("_", "-")
             raise ValueError(f"{flag} must be >= {low}, got {value}")
+    if getattr(args, "port", None) is not None and args.port > 65535:
+        raise ValueError(f"--port must be <= 65535, got {args.port}")
     check_device(args.device)
 
 
@@ -152,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="catalogue tables: error or skip and count",
     )
     index.add_argument("--out", required=True, help="index folder to write")
+    index.add_argument(
+        "--index-type", choices=INDEX_TYPES, default="exact",
+        help="exact (default), or approximate search for large catalogues: ivf | hnsw (FAISS)",
+    )  # fmt: skip
     index.add_argument("--batch-size", type=int, default=64)
     index.add_argument("--workers", type=int, default=0, help="DataLoader workers decoding images")
     index.add_argument("--quiet", action="store_true")
@@ -177,7 +189,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-hash every source image to check it is the indexed one (default: only the "
         "images whose file changed size or time since indexing)",
     )  # fmt: skip
-    for command in (index, query):
+    serve = sub.add_parser("serve", help="serve an index over HTTP (JSON API and web page)")
+    serve.add_argument("--index", required=True, help="index folder")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--checkpoint", default=None, help="default: the one the index was built with"
+    )
+    serve.add_argument("--max-upload-mb", type=int, default=8, help="largest image upload, MiB")
+    serve.add_argument("--rehash", action="store_true", help="as for query, at start-up")
+    for command in (index, query, serve):
         command.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
         command.add_argument(
             "--threads", type=int, default=None,
@@ -193,8 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_args(args)
         if args.threads is not None:
             torch.set_num_threads(args.threads)
-        return _index(args) if args.command == "index" else _query(args)
-    except (ValueError, OSError, KeyError) as err:  # bad input: one line, no traceback
+        return {"index": _index, "query": _query, "serve": _serve}[args.command](args)
+    except (ValueError, OSError, KeyError, ImportError) as err:  # bad input: one line
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -7,7 +7,8 @@ draws and what the index was built from. An index is a folder:
 - ``rows.jsonl``: per row ``{"product": id, "text": ..., "image_sha256": ..., "file": ...}``
   (``file``: the row's image file, catalogue tables only);
 - ``index.json``: the checkpoint (path and SHA-256), the data source (absolute paths, its
-  fingerprint and file stamps, see `fingerprint`), N, d, the model type.
+  fingerprint and file stamps, see `fingerprint`), N, d, the model type, the index type;
+- ``ann.faiss``: the approximate-search structure of an ``ivf`` or ``hnsw`` index (`ann`).
 
 The index is written into a hidden sibling folder (``.NAME.partial-PID-*``) and renamed into
 place only when complete: an interrupted run leaves the previous index as it was, and a
@@ -36,6 +37,7 @@ from tqdm import tqdm
 
 from lavis_syncmask.data.catalogue import CatalogueReader
 from lavis_syncmask.models.backbones import encode_image
+from lavis_syncmask.search.ann import INDEX_TYPES, build_ann, write_ann
 from lavis_syncmask.search.fingerprint import file_stamps, source_sha256
 from lavis_syncmask.search.model import SearchModel
 from lavis_syncmask.search.source import (
@@ -139,8 +141,24 @@ def _write_features(
     return digests, seconds
 
 
+def _write_ann(folder: Path, index_type: str) -> dict[str, Any]:
+    """``ann.faiss`` over the written features (see `ann`); its index.json entries."""
+    if index_type == "exact":
+        return {"index_type": "exact"}
+    start = time.perf_counter()
+    ann, params = build_ann(np.load(folder / FEATURES_FILE, mmap_mode="r"), index_type)
+    write_ann(ann, folder)
+    return {"index_type": index_type, "ann": params,
+            "ann_seconds": round(time.perf_counter() - start, 3)}  # fmt: skip
+
+
 def _write_index(
-    search: SearchModel, reader: Any, folder: Path, data: dict[str, Any], **loader: Any
+    search: SearchModel,
+    reader: Any,
+    folder: Path,
+    data: dict[str, Any],
+    index_type: str = "exact",
+    **loader: Any,
 ) -> dict[str, Any]:
     files = row_files(reader)
     stamps = file_stamps(files)  # before reading: a file changed while indexed counts changed
@@ -165,6 +183,7 @@ def _write_index(
         "on_bad_row": data.get("on_bad_row") or "error",
         "source": {"sha256": source_sha256(digests, texts, products), "files": stamps},
         "seconds": round(seconds, 3),
+        **_write_ann(folder, index_type),
     }
     (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return meta
@@ -178,10 +197,13 @@ def build_index(
     batch_size: int = 64,
     workers: int = 0,
     progress: bool = True,
+    index_type: str = "exact",
 ) -> dict[str, Any]:
     """Index every row of ``reader`` into folder ``out`` (atomically, see the module doc);
     returns the ``index.json`` content. ``data``: how to reopen the source (``{"data": path,
-    "images": folder or None, "on_bad_row": ...}``)."""
+    "images": folder or None, "on_bad_row": ...}``); ``index_type``: see `ann`."""
+    if index_type not in INDEX_TYPES:
+        raise ValueError(f"--index-type {index_type!r}: use one of {', '.join(INDEX_TYPES)}")
     folder = Path(out).expanduser().absolute()
     check_replaceable(folder)
     if len(reader) == 0:
@@ -191,7 +213,7 @@ def build_index(
     partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-{os.getpid()}-",
                                     dir=folder.parent))  # fmt: skip
     try:
-        meta = _write_index(search, reader, partial, data, batch_size=batch_size,
+        meta = _write_index(search, reader, partial, data, index_type, batch_size=batch_size,
                             workers=workers, progress=progress)  # fmt: skip
         replace_folder(partial, folder)
     except BaseException:

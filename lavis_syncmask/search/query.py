@@ -19,7 +19,8 @@ from PIL import Image
 
 from lavis_syncmask.data.images import load_rgb
 from lavis_syncmask.models.backbones import encode_image
-from lavis_syncmask.search.fingerprint import source_sha256
+from lavis_syncmask.search.ann import AnnSearch, load_ann
+from lavis_syncmask.search.fingerprint import check_checkpoint, check_source, source_sha256
 from lavis_syncmask.search.index import (
     FEATURES_FILE,
     INDEX_VERSION,
@@ -27,7 +28,8 @@ from lavis_syncmask.search.index import (
     ROWS_FILE,
     image_itc_features,
 )
-from lavis_syncmask.search.model import SearchModel
+from lavis_syncmask.search.model import SearchModel, load_search_model
+from lavis_syncmask.search.source import Reader, open_source
 
 
 @dataclass
@@ -62,6 +64,7 @@ class SearchIndex:
     texts: list[str]
     image_sha256: list[str] = field(default_factory=list)  # per row, see `fingerprint`
     files: list[str] = field(default_factory=list)  # per row: the file its image came from
+    ann: AnnSearch | None = None  # an ivf / hnsw index's structure (`ann`); None: exact
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str]) -> SearchIndex:
@@ -85,7 +88,8 @@ class SearchIndex:
                              f"with {META_FILE} ({meta['rows']} x {meta['dim']})")  # fmt: skip
         index = cls(path, meta, features, [r["product"] for r in rows], [r["text"] for r in rows],
                     [r.get("image_sha256", "") for r in rows],
-                    [r.get("file", meta.get("data")) for r in rows])  # fmt: skip
+                    [r.get("file", meta.get("data")) for r in rows],
+                    load_ann(path, meta))  # fmt: skip
         index.check_fingerprint()
         return index
 
@@ -128,26 +132,41 @@ def image_query(search: SearchModel, file: str | os.PathLike[str] | Image.Image)
     return image_itc_features(search.model, pixels)[0].cpu().numpy()
 
 
+def _ranked(
+    index: SearchIndex, query: np.ndarray, pool: int, scores: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and scores of the ``pool`` best rows, best first: from the ANN structure, or
+    exactly (all scores computed once into ``scores[0]`` and reused as the pool grows)."""
+    n = len(index.products)
+    if index.ann is not None and pool < n:
+        return index.ann.search(query, pool)
+    if not scores:
+        scores.append(index.features @ query)
+    top = np.argpartition(-scores[0], pool - 1)[:pool] if pool < n else np.arange(n)
+    top = top[np.argsort(-scores[0][top], kind="stable")]
+    return top, scores[0][top]
+
+
 def top_products(index: SearchIndex, query: np.ndarray, k: int) -> list[Hit]:
     """The ``k`` best products (each by its best-scoring row), best first."""
     if k < 1:
         raise ValueError(f"--k must be >= 1, got {k}")
     if query.shape != (index.features.shape[1],):
         raise ValueError(f"query has {query.shape} features, the index {index.features.shape[1]}")
-    scores = index.features @ query.astype(np.float32, copy=False)
-    pool = min(len(scores), 8 * k)  # several views per product: look a little deeper than k
+    query = query.astype(np.float32, copy=False)
+    n, cache = len(index.products), []
+    pool = min(n, 8 * k)  # several views per product: look a little deeper than k
     while True:
-        top = np.argpartition(-scores, pool - 1)[:pool] if pool < len(scores) else np.arange(pool)
-        top = top[np.argsort(-scores[top], kind="stable")]
-        best: dict[str, int] = {}
-        for row in top.tolist():
-            best.setdefault(index.products[row], row)
+        rows, values = _ranked(index, query, pool, cache)
+        best: dict[str, tuple[int, float]] = {}
+        for row, value in zip(rows.tolist(), values.tolist()):
+            best.setdefault(index.products[row], (row, value))
             if len(best) == k:
                 break
-        if len(best) == k or pool == len(scores):
+        if len(best) == k or pool == n:
             break
-        pool = min(len(scores), pool * 4)
-    return [Hit(r, p, index.texts[r], float(scores[r])) for p, r in best.items()]
+        pool = min(n, pool * 4)
+    return [Hit(r, p, index.texts[r], float(v)) for p, (r, v) in best.items()]
 
 
 @torch.no_grad()
@@ -167,3 +186,31 @@ def rerank_itm(search: SearchModel, reader: Any, text: str, hits: list[Hit]) -> 
     for hit, prob in zip(hits, probs):
         hit.itm = float(prob)
     return sorted(hits, key=lambda h: -h.itm)
+
+
+def search_text(
+    search: SearchModel, index: SearchIndex, reader: Any, text: str, k: int, rerank: int = 0
+) -> list[Hit]:
+    """The ``k`` best products for ``text``, the first ``rerank`` of them re-ranked by ITM."""
+    hits = top_products(index, text_query(search, text), max(k, rerank))
+    if rerank:
+        hits = rerank_itm(search, reader, text, hits[:rerank]) + hits[rerank:]
+    return hits[:k]
+
+
+def open_searchable(
+    folder: str | os.PathLike[str],
+    checkpoint: str | os.PathLike[str] | None = None,
+    device: str = "cpu",
+    rehash: bool = False,
+) -> tuple[SearchIndex, Reader, SearchModel]:
+    """The index at ``folder``, its reopened source and the model, once the source and the
+    checkpoint are checked to be the indexed ones (`fingerprint`; checked before the model
+    loads, so a refused index costs no model load)."""
+    index = SearchIndex.load(folder)
+    meta = index.meta
+    reader = open_source(meta["data"], meta.get("images"), meta.get("on_bad_row", "error"))
+    check_source(index, reader, rehash=rehash)  # rows are addressed by position
+    path = check_checkpoint(meta, checkpoint)
+    model_type = meta.get("model_type") if meta.get("model_type") != "None" else None
+    return index, reader, load_search_model(path, model_type, device)

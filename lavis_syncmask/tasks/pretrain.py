@@ -13,8 +13,11 @@ from lavis.common.registry import registry
 from lavis.tasks.base_task import BaseTask
 
 from lavis_syncmask.common.distributed import collective_device, is_dist
+from lavis_syncmask.tasks.step_metrics import FeatureWatch, masked_word_precision
 
-LOSS_TERMS = ("loss_itc", "loss_itm", "loss_mlm", "loss_mim")
+#: Loss terms recorded when the model's output has them (SyncMask: the first four; LAVIS's
+#: ALBEF: ITC, ITM, MLM; LAVIS's BLIP: ITC, ITM, LM).
+LOSS_TERMS = ("loss_itc", "loss_itm", "loss_mlm", "loss_mim", "loss_lm")
 
 
 class RunningMeans:
@@ -45,19 +48,46 @@ class RunningMeans:
 
 @registry.register_task("syncmask_pretrain")
 class SyncMaskPretrainTask(BaseTask):
-    """LAVIS task: `train_step` runs the model and records its loss terms and mask statistics;
-    the runner logs their epoch means (`epoch_means`) with its own stats."""
+    """LAVIS task: `train_step` runs the model and records its loss terms, mask statistics
+    and ITC feature cosines; the runner logs their epoch means (`epoch_means`) with its own
+    stats, and each step's values (`last_step_values`) with `run.log_every_step`. It also
+    trains LAVIS's `albef_pretrain` / `blip_pretrain`, built offline by `baselines/`."""
 
     def __init__(self) -> None:
         super().__init__()
         self.meters = RunningMeans()
+        self.features = FeatureWatch()
+        self.last_values: dict[str, float] = {}
+
+    def build_model(self, cfg: Any) -> Any:
+        """LAVIS's ALBEF / BLIP pretraining classes offline (their `from_config` downloads
+        BERT); every other arch as LAVIS builds it."""
+        from lavis_syncmask.baselines import BASELINE_ARCHS, build_baseline
+        from lavis_syncmask.models.config import model_arch, model_section
+
+        if model_arch(cfg) in BASELINE_ARCHS:
+            return build_baseline(model_section(cfg))
+        return super().build_model(cfg)
 
     def train_step(self, model: Any, samples: dict[str, Any]) -> torch.Tensor:
+        bare = model.module if hasattr(model, "module") else model
+        self.features.attach(bare)
+        self.features.start()
         output = model(samples)
-        values = {k: float(getattr(output, k).detach()) for k in LOSS_TERMS}
+        values = {k: float(getattr(output, k).detach()) for k in LOSS_TERMS
+                  if getattr(output, k, None) is not None}  # fmt: skip
         values["loss"] = float(output.loss.detach())
-        self.meters.update({**values, **output.mask_stats})
+        values.update(getattr(output, "mask_stats", None) or {})
+        if "word_sync_precision" not in values and hasattr(bare, "last_mlm_mask"):
+            values["word_sync_precision"] = masked_word_precision(bare, samples)
+        values.update(self.features.cosines())
+        self.last_values = {k: float(v) for k, v in values.items()}
+        self.meters.update(values)
         return output.loss
+
+    def last_step_values(self) -> dict[str, float]:
+        """What the last `train_step` measured (the runner's `metrics.jsonl` line)."""
+        return dict(self.last_values)
 
     def before_train_epoch(self, epoch: int) -> None:
         """Called by `runner_syncmask` at the start of each epoch: fresh epoch means."""

@@ -62,6 +62,7 @@ class SyncMaskRetrievalTask(EvaluationTask):
             seeds=run.eval_seeds,
             n_queries=run.n_queries,
             k_test=run.k_test,
+            scoring=run.full_scoring,
         )
 
 
@@ -74,6 +75,7 @@ def evaluate_retrieval(
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4),
     n_queries: int = 1000,
     k_test: int = 128,
+    scoring: str = "itm",
 ) -> dict[str, Any]:
     """`{"metrics", "seeds"}` of `protocol` (sample100 | full) for any model with the
     retrieval interface of `lavis_syncmask.models.inference` (syncmask_fashion, the
@@ -83,7 +85,7 @@ def evaluate_retrieval(
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     if protocol == "full":
-        image_feat, text_feat, scorer = sharded_protocol_inputs(model, dataset, batch_size)
+        image_feat, text_feat, scorer = sharded_protocol_inputs(model, dataset, batch_size, scoring)
         metrics = sharded_full_retrieval(
             image_feat,
             text_feat,
@@ -92,7 +94,7 @@ def evaluate_retrieval(
             itm_i2t=lambda q, g: scorer(q, g),
             itm_t2i=lambda q, g: scorer(g, q),
         )
-        return {"metrics": metrics, "seeds": []}
+        return {"metrics": {**metrics, "full_scoring": scoring}, "seeds": []}
     _, text_ids, text_att = text_features(model, dataset.text)
     rows = row_encoder(model, dataset, batch_size)
     scorer = make_itm_scorer(
