@@ -109,7 +109,7 @@ def load_config(args: argparse.Namespace) -> Any:
     """LAVIS's `Config` of `--cfg-path` merged with `--options` (`cli/options`: entries
     without a value refused, `model.model_type` choosing the preset), its sections, `run.*`
     and `model.*` keys checked (an `--options` key may add a section too). The `run:` section
-    is read here, once: its settings are attached to the config (`RunSettings.of`)."""
+    is read here, once: its settings are attached to the config (`RunSettings.read`)."""
     from lavis_syncmask.cli.options import SyncMaskConfig, check_model_config
     from lavis_syncmask.common.keys import MERGED_SECTIONS, check_sections
     from lavis_syncmask.models.config import model_section
