@@ -34,6 +34,8 @@ SMOKE_SCRIPTS: dict[str, str] = {  # the longest first, so the two workers finis
     "bench_synthetic.py": "generator:",
     "bench_search.py": "text query over 64 items",
     "bench_step_guard.py": "guard copy:",
+    "load_search.py": "the goals: 0 errors",
+    "bench_ann.py": "hnsw: recall@10",
 }
 #: Scripts with a `__main__` that this file does not run, and why.
 NOT_HERE: dict[str, str] = {
