@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from lavis_syncmask.bench.stats import mean_std
+
 #: The method every other one is paired against (LAVIS's own ALBEF).
 REFERENCE = "e_albef"
 
@@ -50,18 +52,10 @@ def _value(run: dict[str, Any], key: str) -> float:
     return float(run["sync"].get(key, math.nan))
 
 
-def mean_std(values: list[float]) -> dict[str, float]:
-    """Mean and sample standard deviation (ddof=1; 0 for one value)."""
-    arr = np.asarray(values, dtype=np.float64)
-    return {
-        "mean": float(arr.mean()),
-        "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0,
-        "n": int(arr.size),
-    }
-
-
 def paired_difference(values: list[float], reference: list[float]) -> dict[str, float]:
-    """Mean of per-seed differences and its 95% t-interval (seeds paired by position)."""
+    """Mean of per-seed differences and its 95% t-interval (seeds paired by position), with
+    the rounded t quantiles (`T_975`) that rendered the committed tables; new tables use
+    `lavis_syncmask.bench.stats`, whose quantiles are exact."""
     diff = np.asarray(values, dtype=np.float64) - np.asarray(reference, dtype=np.float64)
     n = diff.size
     mean = float(diff.mean())
