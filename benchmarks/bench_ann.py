@@ -5,7 +5,7 @@ build time, the memory the structure takes (RSS growth while building, and its f
 single-query time p50 / p95, and recall@10 against exact search (goal >= 0.95).
 
     python benchmarks/bench_ann.py [--rows 1000000] [--dim 256] [--queries 200] [--threads 1]
-    python benchmarks/bench_ann.py --smoke     # seconds: 20,000 rows at 64-d
+    python benchmarks/bench_ann.py --smoke     # seconds: 4,000 rows at 32-d
 
 The features are clustered (200 centres, Gaussian spread), as image features of a catalogue
 group by garment; uniformly random unit vectors have no neighbourhood structure and are not
@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from smoke import parse_with_smoke  # a sibling script: benchmarks/ is on sys.path
 
 from lavis_syncmask.search.ann import ANN_FILE, build_ann, write_ann
 
@@ -91,10 +92,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1, help="FAISS threads (build and query)")
     parser.add_argument("--types", default="ivf,hnsw")
-    parser.add_argument("--smoke", action="store_true")
-    args = parser.parse_args()
-    if args.smoke:
-        args.rows, args.dim, args.queries = 20_000, 64, 50
+    args = parse_with_smoke(parser, {"rows": 4000, "dim": 32, "queries": 20})
     import faiss
 
     faiss.omp_set_num_threads(args.threads)

@@ -120,14 +120,19 @@ def batch(head: str, n: int, image_size: int) -> dict[str, Any]:
 
 def measure(head: str, layout: str, n: int, preset: str) -> dict[str, Any]:
     """One configuration, in this process: counts, one AdamW step, optimizer state bytes."""
+    from lavis.tasks.base_task import BaseTask
+
+    from lavis_syncmask.runner.loop import LoopSettings, one_update
+
     with tempfile.TemporaryDirectory() as tmp:
         model = build(head, layout, write_vocab(Path(tmp) / "vocab"), preset)
     params = list(model.named_parameters())
     trainable = [p for _, p in params if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=1e-5, weight_decay=0.05)
     model.train()
-    model(batch(head, n, IMAGE_SIZES[preset])).loss.backward()
-    optimizer.step()
+    # One update as the runner makes it; optimizer.zero_grad there frees the gradients, which
+    # the state count below does not include.
+    one_update(BaseTask(), model, batch(head, n, IMAGE_SIZES[preset]), optimizer, LoopSettings())
     state_bytes = sum(
         t.numel() * t.element_size()
         for state in optimizer.state.values()

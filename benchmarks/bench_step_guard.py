@@ -25,22 +25,17 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 from gpu_step_bench import SIZES, build, make_batch, write_bench_vocab  # noqa: E402
+from lavis.tasks.base_task import BaseTask  # noqa: E402
 from smoke import parse_with_smoke  # noqa: E402
 
-from lavis_syncmask.common.precision import autocast  # noqa: E402
-from lavis_syncmask.runner.step_guard import ForwardStateGuard, gradients_finite  # noqa: E402
+from lavis_syncmask.runner.loop import LoopSettings, one_update  # noqa: E402
+from lavis_syncmask.runner.step_guard import ForwardStateGuard  # noqa: E402
 
 
 def step(model: Any, optimizer: Any, samples: dict, amp: str | None, guard: Any) -> None:
-    """One update as runner/loop.py makes it, with the guard's work when `guard` is given."""
-    if guard is not None:
-        guard.save()
-    with autocast(amp, samples["image"].device):
-        loss = model(samples).loss
-    loss.backward()
-    if guard is None or gradients_finite(model, None):
-        optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
+    """One update as `runner/loop.py` makes it (`one_update`), with the guard's work when
+    `guard` is given."""
+    one_update(BaseTask(), model, samples, optimizer, LoopSettings(amp=amp), guard=guard)
 
 
 def _timed(device: torch.device, steps: int, run: Callable[[], None]) -> float:

@@ -64,10 +64,12 @@ def build(size: str, variant: str, vocab: Path, device: str):
 
 
 def step(model, optimizer, samples) -> None:
-    out = model(samples)
-    optimizer.zero_grad(set_to_none=True)
-    out.loss.backward()
-    optimizer.step()
+    """One update as the runner makes it (`runner/loop.one_update`), on the model's own loss."""
+    from lavis.tasks.base_task import BaseTask
+
+    from lavis_syncmask.runner.loop import LoopSettings, one_update
+
+    one_update(BaseTask(), model, samples, optimizer, LoopSettings())
 
 
 def make_batch(size: str, batch_size: int, device: str) -> dict:

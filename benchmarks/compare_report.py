@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from lavis_syncmask.bench.stats import mean_std
+
 #: The method every other one is paired against (LAVIS's own ALBEF).
 REFERENCE = "e_albef"
 
@@ -50,18 +52,10 @@ def _value(run: dict[str, Any], key: str) -> float:
     return float(run["sync"].get(key, math.nan))
 
 
-def mean_std(values: list[float]) -> dict[str, float]:
-    """Mean and sample standard deviation (ddof=1; 0 for one value)."""
-    arr = np.asarray(values, dtype=np.float64)
-    return {
-        "mean": float(arr.mean()),
-        "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0,
-        "n": int(arr.size),
-    }
-
-
 def paired_difference(values: list[float], reference: list[float]) -> dict[str, float]:
-    """Mean of per-seed differences and its 95% t-interval (seeds paired by position)."""
+    """Mean of per-seed differences and its 95% t-interval (seeds paired by position), with
+    the rounded t quantiles (`T_975`) that rendered the committed tables; new tables use
+    `lavis_syncmask.bench.stats`, whose quantiles are exact."""
     diff = np.asarray(values, dtype=np.float64) - np.asarray(reference, dtype=np.float64)
     n = diff.size
     mean = float(diff.mean())
@@ -236,14 +230,56 @@ def update_readme(readme: Path, table: str, marker: str = "bench-table") -> None
     readme.write_text(text[:start] + "\n" + table + text[end:], encoding="utf-8")
 
 
+def holm_family(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every paired comparison the table makes (each method against ALBEF, per catalogue and
+    protocol), with its t-test p-value and the Holm-adjusted p over that whole family: the
+    correction the retired table never printed."""
+    from lavis_syncmask.bench import stats
+
+    by: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
+    for run in runs:
+        by.setdefault((run["catalogue"], run["method"]), {})[run["seed"]] = run
+    rows = []
+    for (catalogue, method), seeds in sorted(by.items()):
+        reference = by.get((catalogue, REFERENCE), {})
+        if method == REFERENCE or not reference:
+            continue
+        shared = sorted(set(seeds) & set(reference))
+        for protocol in ("sample100", "full"):
+            d = stats.paired_difference(
+                [seeds[s][protocol]["r_mean"] for s in shared],
+                [reference[s][protocol]["r_mean"] for s in shared],
+            )
+            rows.append({"catalogue": catalogue, "method": method, "protocol": protocol,
+                         "seeds": shared, **{k: d[k] for k in ("mean", "low", "high", "p")}})  # fmt: skip
+    for row, adjusted in zip(rows, stats.holm([r["p"] for r in rows]), strict=True):
+        row["p_holm"] = adjusted
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     """`python benchmarks/compare_report.py --json RESULTS.json [--readme README.md]`: print
-    the table of a results file (and put it into the README between the markers)."""
+    the table of a results file (and put it into the README between the markers);
+    `--holm RUNS.jsonl [--out F.json]`: the table's comparisons with Holm-adjusted p-values."""
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--json", required=True)
+    parser.add_argument("--json", default=None)
     parser.add_argument("--readme", default=None)
     parser.add_argument("--marker", default="bench-table", help="e.g. bench-full-table")
+    parser.add_argument("--holm", default=None, help="a runs .jsonl: its comparison family")
+    parser.add_argument("--out", default=None, help="with --holm: write the family here")
     args = parser.parse_args(argv)
+    if args.holm:
+        lines = Path(args.holm).read_text().splitlines()
+        family = holm_family([json.loads(line) for line in lines if line.strip()])
+        for r in family:
+            print(f"{r['catalogue']:<12} {r['method']:<17} {r['protocol']:<9} "
+                  f"{r['mean']:+6.1f} [{r['low']:+6.1f}, {r['high']:+6.1f}] "
+                  f"p {r['p']:.3f}, Holm p {r['p_holm']:.2f}")  # fmt: skip
+        if args.out:
+            Path(args.out).write_text(json.dumps(family, indent=1) + "\n")
+        return
+    if not args.json:
+        parser.error("--json or --holm is required")
     table = render_table(json.loads(Path(args.json).read_text()))
     print(table)
     if args.readme:

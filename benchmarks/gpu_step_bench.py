@@ -144,13 +144,12 @@ def make_batch(size: str, model: Any, device: torch.device, batch: int) -> dict[
 
 
 def train_step(model: Any, optimizer: Any, samples: dict, amp: str | None) -> None:
-    from lavis_syncmask.common.precision import autocast
+    """One update as the runner makes it (`runner/loop.one_update`), on the model's own loss."""
+    from lavis.tasks.base_task import BaseTask
 
-    with autocast(amp, samples["image"].device):
-        loss = model(samples).loss
-    loss.backward()
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
+    from lavis_syncmask.runner.loop import LoopSettings, one_update
+
+    one_update(BaseTask(), model, samples, optimizer, LoopSettings(amp=amp))
 
 
 def count_flops(model: Any, optimizer: Any, samples: dict, amp: str | None) -> int:

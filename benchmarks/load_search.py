@@ -33,6 +33,9 @@ import urllib.parse
 from pathlib import Path
 
 import numpy as np
+from smoke import parse_with_smoke  # a sibling script: benchmarks/ is on sys.path
+
+from lavis_syncmask.common.processes import kill_group
 
 WORDS = ["black", "red", "white", "blue", "leather", "silk", "cotton", "wool", "jacket",
          "dress", "shirt", "jeans", "sweater", "zip", "long sleeves", "round neck"]  # fmt: skip
@@ -70,7 +73,10 @@ def build_index(work: Path, products: int) -> Path:
 def start_server(index: Path, port: int, threads: int) -> subprocess.Popen:
     command = [sys.executable, "-m", "lavis_syncmask.search", "serve", "--index", str(index),
                "--port", str(port), "--device", "cpu", "--threads", str(threads)]  # fmt: skip
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Its own process group, so `kill_group` ends the server and anything it started.
+    server = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -169,10 +175,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1000)
     parser.add_argument("--products", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1, help="the server's torch threads")
-    parser.add_argument("--smoke", action="store_true", help="seconds-long check of the script")
-    args = parser.parse_args()
-    if args.smoke:
-        args.clients, args.requests, args.warmup, args.products = 8, 120, 20, 12
+    args = parse_with_smoke(parser, {"clients": 8, "requests": 120, "warmup": 20, "products": 12})
     print(f"config: {vars(args)}; cpu_count={os.cpu_count()}")
     with tempfile.TemporaryDirectory() as tmp:
         index = Path(args.index) if args.index else build_index(Path(tmp), args.products)
@@ -187,8 +190,7 @@ def main() -> None:
             wall = time.perf_counter() - start
             after = rss_mib(server.pid)
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            kill_group(server)
         report(results, wall, before, after)
 
 

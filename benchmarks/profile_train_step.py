@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -26,6 +25,8 @@ import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from smoke import parse_with_smoke  # noqa: E402
 
 #: Model methods timed as step parts; `teacher_attention` runs inside `_teacher`.
 PARTS = ("_teacher", "teacher_attention", "_itm_loss", "_mlm_loss", "_mim_loss")
@@ -76,21 +77,19 @@ def profile_albef(model: Any, optimizer: Any, samples: dict) -> dict[str, Any]:
 def profile_step(model: Any, optimizer: Any, samples: dict) -> dict[str, Any]:
     from gpu_step_bench import train_step
 
+    from lavis_syncmask.runner.loop import STEP_LABELS
+
     for name in PARTS:
         setattr(model, name, _labelled(name, getattr(model, name)))
     train_step(model, optimizer, samples, None)  # warm-up
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         with record_function("part::step"):
-            with record_function("part::forward"):
-                loss = model(samples).loss
-            with record_function("part::backward"):
-                loss.backward()
-            with record_function("part::optimizer"):
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
+            train_step(model, optimizer, samples, None)  # the runner labels its phases
     events = prof.key_averages()
     total = {e.key: e.cpu_time_total / 1e3 for e in events}
     step = total["part::step"]
+    phases = {label: f"part::{phase}" for phase, label in STEP_LABELS.items()}
+    total = {phases.get(k, k): v for k, v in total.items()}
     shares = {k[6:]: round(v / step, 4) for k, v in total.items() if k.startswith("part::")}
     return {"step_ms": round(step, 1), "shares_of_step": shares, **op_shares(events)}
 
@@ -100,10 +99,12 @@ def main() -> None:
     parser.add_argument("--size", choices=["tiny", "base"], default="tiny")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--variants", nargs="+", default=["syncmask", "albef"])
-    args = parser.parse_args()
+    args = parse_with_smoke(parser, {"size": "tiny", "batch": 2})
     from gpu_step_bench import build, make_batch, write_bench_vocab
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    from lavis_syncmask.common.processes import run_group
+
+    commit = run_group(["git", "rev-parse", "--short", "HEAD"])
     print(
         f"machine: {platform.platform()}, {torch.get_num_threads()} threads; commit "
         f"{commit.stdout.strip()}; config: {vars(args)}"

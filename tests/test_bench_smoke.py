@@ -34,6 +34,9 @@ SMOKE_SCRIPTS: dict[str, str] = {  # the longest first, so the two workers finis
     "bench_synthetic.py": "generator:",
     "bench_search.py": "text query over 64 items",
     "bench_step_guard.py": "guard copy:",
+    "load_search.py": "the goals: 0 errors",
+    "bench_ann.py": "hnsw: recall@10",
+    "profile_train_step.py": '"shares_of_step"',
 }
 #: Scripts with a `__main__` that this file does not run, and why.
 NOT_HERE: dict[str, str] = {
@@ -42,7 +45,6 @@ NOT_HERE: dict[str, str] = {
     "feature_spread.py": "run on a smoke benchmark's folder by tests/test_bench_compare.py",
     "plateau_exit.py": "run on a smoke benchmark's folder by tests/test_bench_compare.py",
     "probe_collapse.py": "run on a smoke benchmark's run by tests/test_bench_compare.py",
-    "profile_train_step.py": "a base-size profile",
 }
 TIMEOUT_S = 300
 

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
+from torch.profiler import record_function
 from tqdm.auto import tqdm
 
 from lavis_syncmask.common.distributed import (
@@ -46,6 +47,9 @@ from lavis_syncmask.runner.resume import EpochProgress, restore_rng
 from lavis_syncmask.runner.step_guard import ForwardStateGuard, gradients_finite
 
 logger = logging.getLogger(__name__)
+#: Profiler labels of a step's phases (`torch.profiler.record_function`), as
+#: `benchmarks/profile_train_step.py` reads them.
+STEP_LABELS = {phase: f"step::{phase}" for phase in ("forward", "backward", "optimizer")}
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,16 @@ def _apply_update(
 ) -> bool:
     """One optimizer step; False when non-finite gradients made it skip the step (fp16's
     scaler skips such steps by itself and backs off its scale: not counted as bad)."""
+    with record_function(STEP_LABELS["optimizer"]):
+        return _clip_and_step(model, optimizer, scaler, settings)
+
+
+def _clip_and_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: Any | None,
+    settings: LoopSettings,
+) -> bool:
     if scaler is not None:
         if settings.max_grad_norm is not None:
             scaler.unscale_(optimizer)  # clip true gradients, not scaled ones
@@ -140,7 +154,7 @@ def _forward_backward(
     # Between updates DDP need not all-reduce gradients: they only accumulate locally.
     skip_sync = isinstance(model, DistributedDataParallel) and not sync
     with model.no_sync() if skip_sync else contextlib.nullcontext():
-        with autocast(settings.amp, device):
+        with autocast(settings.amp, device), record_function(STEP_LABELS["forward"]):
             loss = task.train_step(model=model, samples=samples)
         if not torch.is_tensor(loss) or loss.dim() != 0:
             raise ValueError(f"{type(task).__name__}.train_step must return a scalar tensor")
@@ -148,8 +162,39 @@ def _forward_backward(
         if not _all_ranks_finite(value):
             return None
         scaled = loss / settings.accum_grad_iters
-        (scaler.scale(scaled) if scaler is not None else scaled).backward()
+        with record_function(STEP_LABELS["backward"]):
+            (scaler.scale(scaled) if scaler is not None else scaled).backward()
     return value
+
+
+def one_update(
+    task: Any,
+    model: torch.nn.Module,
+    samples: dict[str, Any],
+    optimizer: torch.optim.Optimizer,
+    settings: LoopSettings,
+    *,
+    scaler: Any | None = None,
+    guard: ForwardStateGuard | None = None,
+) -> float | None:
+    """One optimizer update on one batch, made by the same parts as `train_one_epoch`'s: the
+    task's forward under autocast, the backward, clipping, the non-finite checks and the step
+    (with `guard`, the bad-step guard's save and restore too). It is the step that the
+    micro-benchmarks time, profile and measure, so none of them keeps a step of its own.
+    Returns the loss, or None when a non-finite loss or gradient skipped the update.
+
+    Example:
+        >>> loss = one_update(BaseTask(), model, batch, optimizer, LoopSettings())  # doctest: +SKIP
+    """
+    device = next(model.parameters()).device
+    if guard is not None:
+        guard.save()
+    value = _forward_backward(task, model, samples, scaler, settings, sync=True, device=device)
+    updated = value is not None and _apply_update(model, optimizer, scaler, settings)
+    optimizer.zero_grad(set_to_none=True)
+    if not updated and guard is not None:
+        guard.restore()
+    return value if updated else None
 
 
 def train_one_epoch(
