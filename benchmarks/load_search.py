@@ -53,9 +53,9 @@ def build_index(work: Path, products: int) -> Path:
     import torch
     from omegaconf import OmegaConf
 
+    from lavis_syncmask.cli.search import main as search_cli
     from lavis_syncmask.data.formats import TRAIN_FILE
     from lavis_syncmask.models.syncmask_fashion import SyncMaskFashion
-    from lavis_syncmask.search.cli import main as search_cli
     from lavis_syncmask.synthetic.generate import generate_catalogue
 
     cfg = OmegaConf.load(SyncMaskFashion.default_config_path("tiny")).model

@@ -15,7 +15,7 @@ import pytest
 from catalogue_fixtures import write_catalogue
 from PIL import Image
 
-from lavis_syncmask.search.cli import main as search
+from lavis_syncmask.cli.search import main as search
 
 RECIPES = Path(__file__).resolve().parent.parent / "projects" / "syncmask"
 NOT_INSTALLED = (

@@ -21,8 +21,8 @@ import torch
 from catalogue_fixtures import draw_product, write_catalogue
 from omegaconf import OmegaConf
 
+from lavis_syncmask.cli.search import main as search
 from lavis_syncmask.search import index as index_module
-from lavis_syncmask.search.cli import main as search
 from lavis_syncmask.search.index import FEATURES_FILE, INDEX_VERSION, META_FILE, ROWS_FILE
 from lavis_syncmask.search.query import SearchIndex
 

@@ -17,7 +17,7 @@ from catalogue_fixtures import write_catalogue
 from PIL import Image
 from starlette.testclient import TestClient
 
-from lavis_syncmask.search.cli import main as search_cli
+from lavis_syncmask.cli.search import main as search_cli
 from lavis_syncmask.search.fingerprint import SourceChangedError
 from lavis_syncmask.search.query import open_searchable
 from lavis_syncmask.search.service import MAX_K, create_app

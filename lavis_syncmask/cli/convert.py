@@ -18,11 +18,6 @@ from collections.abc import Sequence
 from lavis_syncmask.data.catalogue import ON_BAD_ROW, CatalogueError
 from lavis_syncmask.data.catalogue_h5 import convert_catalogue
 from lavis_syncmask.data.catalogue_tables import AUTO_ENCODING, check_encoding
-from lavis_syncmask.data.formats import PRODUCT_KEY_KEY
-
-# `search/source.py` imports this name through the old module `data/convert.py` (a forwarder
-# to here now); it belongs to `data/formats.py`, where that import should point.
-__all__ = ["PRODUCT_KEY_KEY", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:

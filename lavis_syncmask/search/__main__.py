@@ -1,7 +1,7 @@
-"""`python -m lavis_syncmask.search`: see lavis_syncmask/search/cli.py."""
+"""`python -m lavis_syncmask.search`: forwards to `lavis_syncmask.cli.search`."""
 
 import sys
 
-from lavis_syncmask.search.cli import main
+from lavis_syncmask.cli.search import main
 
 sys.exit(main())

@@ -16,8 +16,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from lavis_syncmask.data.catalogue import CatalogueReader, OnBadRow
-from lavis_syncmask.data.convert import PRODUCT_KEY_KEY
 from lavis_syncmask.data.fashiongen import FashionGenH5
+from lavis_syncmask.data.formats import PRODUCT_KEY_KEY
 
 TABLE_SUFFIXES = (".csv", ".jsonl")
 _CHUNK = 1 << 20
