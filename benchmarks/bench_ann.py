@@ -28,6 +28,8 @@ from smoke import parse_with_smoke  # a sibling script: benchmarks/ is on sys.pa
 from lavis_syncmask.search.ann import ANN_FILE, build_ann, write_ann
 
 RECALL_GOAL = 0.95
+#: HNSW search-time candidate counts measured on the built graph besides the default.
+EF_SWEEP = (256, 512, 1024, 2048)
 
 
 def clustered(rows: int, dim: int, seed: int, centres: int = 200) -> np.ndarray:
@@ -79,10 +81,23 @@ def bench_type(kind: str, features: np.ndarray, queries: np.ndarray, truth: list
         return ann.search(query[None], 10)[1][0]
 
     found, times = timed(search, queries)
-    recall = np.mean([len(set(f.tolist()) & set(t.tolist())) / 10 for f, t in zip(found, truth)])
-    return {"type": kind, "params": params, "build_s": round(seconds, 1),
-            "rss_growth_mib": round(grown, 1), "file_mib": round(size, 1), **times,
-            "recall_at_10": round(float(recall), 4)}  # fmt: skip
+    row = {"type": kind, "params": params, "build_s": round(seconds, 1),
+           "rss_growth_mib": round(grown, 1), "file_mib": round(size, 1), **times,
+           "recall_at_10": recall_at_10(found, truth)}  # fmt: skip
+    if kind == "hnsw":  # the search-time knob, on the same graph: recall against query time
+        row["ef_search_sweep"] = []
+        for ef in EF_SWEEP:
+            ann.hnsw.efSearch = ef
+            found, ef_times = timed(search, queries)
+            sweep = {"ef_search": ef, **ef_times, "recall_at_10": recall_at_10(found, truth)}
+            row["ef_search_sweep"].append(sweep)
+        ann.hnsw.efSearch = params["ef_search"]
+    return row
+
+
+def recall_at_10(found: list[np.ndarray], truth: list[np.ndarray]) -> float:
+    shared = [len(set(f.tolist()) & set(t.tolist())) / 10 for f, t in zip(found, truth)]
+    return round(float(np.mean(shared)), 4)
 
 
 def main() -> None:
@@ -107,6 +122,10 @@ def main() -> None:
             results.append(bench_type(kind, features, queries, truth, Path(tmp)))
             print(json.dumps(results[-1]))
     for row in results[1:]:
+        for sweep in row.get("ef_search_sweep", []):
+            print(f"{row['type']} efSearch {sweep['ef_search']}: recall@10 "
+                  f"{sweep['recall_at_10']:.3f}, query p50 {sweep['p50_ms']} ms / p95 "
+                  f"{sweep['p95_ms']} ms")  # fmt: skip
         verdict = "meets" if row["recall_at_10"] >= RECALL_GOAL else "MISSES"
         print(f"{row['type']}: recall@10 {row['recall_at_10']:.3f} ({verdict} {RECALL_GOAL}), "
               f"query p50 {row['p50_ms']} ms / p95 {row['p95_ms']} ms (exact: "
