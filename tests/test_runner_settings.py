@@ -109,3 +109,21 @@ def test_sampler_knobs_are_type_checked_against_the_sampler() -> None:
         check(anchor_scope="all")
     with pytest.raises(ValueError, match=r"unknown run.sampler keys \['size'\]"):
         check(size=4)
+
+
+def test_device_resolution_and_model_placement(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from lavis_syncmask.runner import devices
+    from lavis_syncmask.runner.devices import place_model, resolve_device
+
+    assert resolve_device("cpu", distributed=True, local_gpu=3) == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="run.device=cuda but CUDA is not available"):
+        resolve_device("cuda", distributed=False, local_gpu=0)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(devices, "enable_tf32", lambda: None)
+    assert resolve_device("cuda", distributed=True, local_gpu=3) == torch.device("cuda", 3)
+    assert resolve_device("cuda:1", distributed=True, local_gpu=3) == torch.device("cuda", 1)
+    layer = torch.nn.Linear(2, 2)
+    assert place_model(layer, torch.device("cpu"), distributed=False, find_unused=False) is layer

@@ -11,8 +11,13 @@ import scipy.sparse as sp
 import torch
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from lavis_syncmask.models.momentum import ramped_alpha
 from lavis_syncmask.sampling.batch_sampler import SemiHardBatchSampler
-from lavis_syncmask.sampling.false_negatives import false_negative_mask
+from lavis_syncmask.sampling.false_negatives import (
+    false_negative_mask,
+    itc_targets,
+    itm_forbidden_pairs,
+)
 from lavis_syncmask.sampling.similarity import build_neighbours, pair_similarity
 
 
@@ -234,6 +239,36 @@ def test_false_negative_mask():
         false_negative_mask(torch.zeros(2, 2, dtype=torch.long), torch.arange(2))
     with pytest.raises(ValueError, match="text_ids_b has shape"):
         false_negative_mask(torch.arange(2), torch.arange(3), torch.arange(2), torch.arange(2))
+
+
+def test_itc_targets_and_itm_forbidden_pairs():
+    products, texts = torch.tensor([1, 1, 2]), torch.tensor([10, 11, 12])
+    queue_products, queue_texts = torch.tensor([2, 5]), torch.tensor([99, 11])
+    targets = itc_targets(products, texts, queue_products, queue_texts)
+    # rows 0 and 1 share a product; queue entry 1 carries row 1's text, queue entry 0 row 2's
+    # product
+    assert targets.tolist() == [
+        [True, True, False, False, False],
+        [True, True, False, False, True],
+        [False, False, True, True, False],
+    ]
+    lavis_like = itc_targets(products, texts, queue_products, queue_texts, False)
+    assert torch.equal(lavis_like, torch.eye(3, 5, dtype=torch.bool))
+    near = torch.tensor([[1.0, 0.2, 0.95], [0.2, 1.0, 0.1], [0.95, 0.1, 1.0]])
+    forbidden = itm_forbidden_pairs(products, texts, near, near_duplicate_sim=0.9)
+    assert forbidden.tolist() == [[True, True, True], [True, True, False], [True, False, True]]
+    assert itm_forbidden_pairs(products, texts).sum() == 5  # without similarity: ids only
+    assert torch.equal(
+        itm_forbidden_pairs(products, texts, near, 0.9, False), torch.eye(3, dtype=torch.bool)
+    )
+
+
+def test_ramped_alpha_follows_lavis_ramp():
+    batch = {"epoch": 0, "iters": 5, "num_iters_per_epoch": 10}
+    assert ramped_alpha(0.4, 2, batch) == pytest.approx(0.1)  # 5 of 20 ramp updates
+    assert ramped_alpha(0.4, 2, {**batch, "epoch": 3}) == pytest.approx(0.4)  # ramp over
+    assert ramped_alpha(0.4, 0, batch) == 0.4  # no ramp
+    assert ramped_alpha(0.4, 2, {"epoch": 1}) == 0.4  # no epoch length: outside LAVIS's loop
 
 
 def test_near_duplicates_across_subcategories_are_kept_apart():

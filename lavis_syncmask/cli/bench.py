@@ -70,7 +70,8 @@ def _choices(*allowed: str) -> Any:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lavis_syncmask.bench",
                                      description=__doc__.split("\n\n")[0])  # fmt: skip
-    parser.add_argument("--data-root", required=True, help="FashionGen-format catalogue folder")
+    parser.add_argument("--data-root", help="FashionGen-format catalogue folder (required "
+                        "unless --choose-from)")  # fmt: skip
     parser.add_argument("--out", required=True, help="the benchmark's run folder")
     parser.add_argument("--arms", type=_letters, default=list(ARMS), help="e.g. a,b,e (all)")
     parser.add_argument("--seeds", type=_ints, default=[0, 1, 2])
@@ -98,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--report-only", action="store_true", help="train nothing: table the "
                         "runs of these arms and seeds finished in --out, whatever settings made "
                         "them (each run's commands say which)")  # fmt: skip
+    parser.add_argument("--choose-from", nargs="+", metavar="SWEEP_DIR", help="train nothing: "
+                        "table a dev sweep (one --out folder per setting) per arm and setting, "
+                        "and choose each arm's best by full-protocol mean recall; writes "
+                        "choice.json and choice.md into --out")  # fmt: skip
     return parser
 
 
@@ -163,7 +168,15 @@ def main(argv: list[str] | None = None) -> int:
     from lavis_syncmask.bench.report import comparisons, summarize, write_outputs
     from lavis_syncmask.bench.runs import read_any_result
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.choose_from:
+        from lavis_syncmask.bench.choice import write_choice
+
+        print(write_choice([Path(f) for f in args.choose_from], Path(args.out)))
+        return 0
+    if args.data_root is None:
+        parser.error("--data-root is required (unless --choose-from)")
     out, root = Path(args.out), Path(args.data_root)
     out.mkdir(parents=True, exist_ok=True)
     ensure_catalogue(root, args.synthetic)

@@ -17,6 +17,17 @@ from lavis_syncmask.common.distributed import concat_all_gather
 EMPTY_ID = -(2**62)
 
 
+def ramped_alpha(alpha: float, ramp_epochs: int, samples: dict) -> float:
+    """The distillation weight for a training batch: `alpha` ramped up linearly over
+    `ramp_epochs` epochs of updates, as LAVIS's ALBEF / BLIP do (constant when 0, or when the
+    batch carries no `num_iters_per_epoch`, e.g. outside LAVIS's loop)."""
+    per_epoch = samples.get("num_iters_per_epoch")
+    if not ramp_epochs or not per_epoch:
+        return alpha
+    done = int(samples.get("epoch", 0)) * int(per_epoch) + int(samples.get("iters", 0))
+    return alpha * min(1.0, done / (ramp_epochs * int(per_epoch)))
+
+
 def frozen_copy(module: nn.Module) -> nn.Module:
     """A deep copy with gradients off: the starting point of an EMA teacher."""
     teacher = copy.deepcopy(module)

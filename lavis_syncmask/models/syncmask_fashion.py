@@ -46,8 +46,8 @@ from lavis_syncmask.models.diagnostics import mask_stats
 from lavis_syncmask.models.encoders import FusionEncoders
 from lavis_syncmask.models.losses import itc_loss, mim_loss, sample_hard_negatives
 from lavis_syncmask.models.mim_decoder import MIMDecoder
-from lavis_syncmask.models.momentum import FeatureQueue, ema_update, frozen_copy
-from lavis_syncmask.sampling.false_negatives import false_negative_mask
+from lavis_syncmask.models.momentum import FeatureQueue, ema_update, frozen_copy, ramped_alpha
+from lavis_syncmask.sampling.false_negatives import itc_targets, itm_forbidden_pairs
 
 
 @dataclass
@@ -96,15 +96,9 @@ class SyncMaskFashion(FusionEncoders):
         if obj.use_mim:
             self.mim_mask_token = nn.Parameter(torch.zeros(bb.vision_width))
             nn.init.trunc_normal_(self.mim_mask_token, std=0.02)
-            self.mim_decoder = MIMDecoder(
-                bb.vision_width,
-                bb.text_width,
-                obj.mim_decoder_dim,
-                obj.mim_decoder_layers,
-                obj.mim_decoder_heads,
-                self.grid**2,
-                bb.patch_size,
-            )
+            self.mim_decoder = MIMDecoder(bb.vision_width, bb.text_width, obj.mim_decoder_dim,
+                                          obj.mim_decoder_layers, obj.mim_decoder_heads,
+                                          self.grid**2, bb.patch_size)  # fmt: skip
         self.visual_encoder_m = frozen_copy(self.visual_encoder)
         self.text_encoder_m = frozen_copy(self.text_encoder)
         self.vision_proj_m = frozen_copy(self.vision_proj)
@@ -234,42 +228,22 @@ class SyncMaskFashion(FusionEncoders):
         return max(int(self.global_step) - 1, 0)
 
     def distill_alpha(self, samples: dict[str, Any]) -> float:
-        """`alpha`, ramped up over `alpha_ramp_epochs` as LAVIS's ALBEF / BLIP when set."""
+        """`alpha`, ramped over `alpha_ramp_epochs` in training as LAVIS's ALBEF / BLIP."""
         obj = self.config.objectives
-        per_epoch = samples.get("num_iters_per_epoch")
-        if not obj.alpha_ramp_epochs or not self.training or not per_epoch:
-            return obj.alpha
-        done = int(samples.get("epoch", 0)) * int(per_epoch) + int(samples.get("iters", 0))
-        return obj.alpha * min(1.0, done / (obj.alpha_ramp_epochs * int(per_epoch)))
+        return ramped_alpha(obj.alpha, obj.alpha_ramp_epochs if self.training else 0, samples)
 
     def itc_positives(self, ids_product: torch.Tensor, ids_text: torch.Tensor) -> torch.Tensor:
-        """`(B, B + queue)` ITC targets: same product or same text (`false_negatives`), else
-        each sample's own pair only, as LAVIS's ALBEF pretraining."""
-        if not self.config.objectives.false_negatives:
-            return torch.eye(len(ids_product), self.queue.size + len(ids_product),
-                             dtype=torch.bool, device=self.device)  # fmt: skip
-        return false_negative_mask(
-            ids_product,
-            torch.cat([ids_product, self.queue.idx_queue]),
-            ids_text,
-            torch.cat([ids_text, self.queue.text_id_queue]),
-        )
+        """`(B, B + queue)` ITC targets (`sampling.false_negatives.itc_targets`)."""
+        return itc_targets(ids_product, ids_text, self.queue.idx_queue, self.queue.text_id_queue,
+                           self.config.objectives.false_negatives)  # fmt: skip
 
     def itm_forbidden(
         self, samples: dict[str, Any], ids_product: torch.Tensor, ids_text: torch.Tensor
     ) -> torch.Tensor:
-        """`(B, B)` pairs never drawn as ITM hard negatives: same product, same text, or
-        near-duplicate texts (`text_similarity` >= `near_duplicate_sim`, method.md §4), so the
-        rule holds whatever the batch sampler put together. Without `false_negatives`, only
-        each sample's own pair (LAVIS's ALBEF)."""
-        if not self.config.objectives.false_negatives:
-            return torch.eye(len(ids_product), dtype=torch.bool, device=self.device)
-        forbidden = false_negative_mask(ids_product, ids_product, ids_text, ids_text)
-        similarity = samples.get("text_similarity")
-        if similarity is not None:
-            near = similarity.to(self.device) >= self.config.objectives.near_duplicate_sim
-            forbidden = forbidden | near
-        return forbidden
+        """`(B, B)` pairs never drawn as ITM negatives (`false_negatives.itm_forbidden_pairs`)."""
+        obj = self.config.objectives
+        return itm_forbidden_pairs(ids_product, ids_text, samples.get("text_similarity"),
+                                   obj.near_duplicate_sim, obj.false_negatives)  # fmt: skip
 
     def token_tables(self) -> TokenTables:
         if self.tables.is_special.device != self.device:

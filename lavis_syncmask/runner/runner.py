@@ -25,7 +25,6 @@ import torch
 from lavis.common.registry import registry
 from lavis.runners.runner_base import RunnerBase
 from omegaconf import OmegaConf
-from torch.nn.parallel import DistributedDataParallel
 
 from lavis_syncmask.common.checkpoint import (
     checkpoint_name,
@@ -43,8 +42,9 @@ from lavis_syncmask.common.distributed import (
     is_dist,
     is_main_process,
 )
-from lavis_syncmask.common.precision import AmpMode, enable_tf32
+from lavis_syncmask.common.precision import AmpMode
 from lavis_syncmask.runner import checkpointing as policy
+from lavis_syncmask.runner.devices import place_model, resolve_device
 from lavis_syncmask.runner.loaders import (
     build_batch_sampler,
     build_loaders,
@@ -102,14 +102,8 @@ class RunnerSyncMask(RunnerBase):
     @property
     def device(self) -> torch.device:
         if self._device is None:
-            device = torch.device(self.settings.device)
-            if device.type == "cuda" and not torch.cuda.is_available():
-                raise ValueError(f"run.device={device} but CUDA is not available")
-            if device.type == "cuda" and device.index is None and self.use_distributed:
-                device = torch.device("cuda", self.settings.gpu)
-            if device.type == "cuda":
-                enable_tf32()
-            self._device = device
+            self._device = resolve_device(self.settings.device, self.use_distributed,
+                                          self.settings.gpu)  # fmt: skip
         return self._device
 
     @property
@@ -157,15 +151,9 @@ class RunnerSyncMask(RunnerBase):
     def model(self) -> torch.nn.Module:
         """The model on its device, DDP-wrapped when distributed (built once, never None)."""
         if self._wrapped_model is None:
-            self._model = self._model.to(self.device)
-            if self.use_distributed:
-                self._wrapped_model = DistributedDataParallel(
-                    self._model,
-                    device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                    find_unused_parameters=self.settings.find_unused_parameters,
-                )
-            else:
-                self._wrapped_model = self._model
+            self._wrapped_model = place_model(self._model, self.device, self.use_distributed,
+                                              self.settings.find_unused_parameters)  # fmt: skip
+            self._model = self.unwrap_dist_model(self._wrapped_model)
         return self._wrapped_model
 
     @property
@@ -195,26 +183,15 @@ class RunnerSyncMask(RunnerBase):
 
     # ------------------------------------------------------------------ loaders
     def create_loaders(
-        self,
-        datasets: list,
-        num_workers: int,
-        batch_sizes: list[int],
-        is_trains: list[bool],
-        collate_fns: list,
-        dataset_ratios: Any = None,
-    ) -> list:
+        self, datasets: list, num_workers: int, batch_sizes: list[int], is_trains: list[bool],
+        collate_fns: list, dataset_ratios: Any = None,
+    ) -> list:  # fmt: skip
         semi_hard = self.sampler_settings.mode is not None
         return build_loaders(
-            datasets,
-            batch_sizes,
-            is_trains,
-            collate_fns,
-            num_workers=int(num_workers),
-            on_cuda=self.cuda_enabled,
-            seed=self.seed,
-            distributed_eval=self.use_dist_eval_sampler,
+            datasets, batch_sizes, is_trains, collate_fns, num_workers=int(num_workers),
+            on_cuda=self.cuda_enabled, seed=self.seed, distributed_eval=self.use_dist_eval_sampler,
             train_batch_sampler=self._make_batch_sampler if semi_hard else None,
-        )
+        )  # fmt: skip
 
     def _make_batch_sampler(self, dataset: Any, batch_size: int) -> Any:
         meta = sampler_metadata(dataset)
@@ -260,29 +237,16 @@ class RunnerSyncMask(RunnerBase):
     def train_epoch(self, epoch: int) -> dict[str, Any]:
         loader = self.train_loader
         progress = self._start_epoch(loader, epoch)
-        inner = policy.StepHook(
-            self.settings,
-            self._stop,
-            self._save_progress,
-            len(loader),
-            0 if progress is None else progress.iteration,
-        )
+        inner = policy.StepHook(self.settings, self._stop, self._save_progress, len(loader),
+                                0 if progress is None else progress.iteration)  # fmt: skip
         log_file = self.output_dir / STEP_LOG if self.settings.log_every_step else None
         hook = StepRecorder(inner, task=self.task, optimizer=self.optimizer,
                             clock=self.update_clock, log_file=log_file)  # fmt: skip
         stats: dict[str, Any] = train_one_epoch(
-            task=self.task,
-            model=self.model,
-            loader=loader,
-            optimizer=self.optimizer,
-            lr_scheduler=self.lr_scheduler,
-            scaler=self.scaler,
-            device=self.device,
-            epoch=epoch,
-            settings=self.loop_settings,
-            progress=progress,
-            after_step=hook,
-        )
+            task=self.task, model=self.model, loader=loader, optimizer=self.optimizer,
+            lr_scheduler=self.lr_scheduler, scaler=self.scaler, device=self.device, epoch=epoch,
+            settings=self.loop_settings, progress=progress, after_step=hook,
+        )  # fmt: skip
         if stats.get("stopped") and hook.reached:
             self._max_steps_reached = True
             del stats["stopped"]
@@ -402,27 +366,20 @@ class RunnerSyncMask(RunnerBase):
         iteration = None if resume is None else int(resume["ranks"][0]["iteration"])
         name = BEST_CHECKPOINT if is_best else checkpoint_name(cur_epoch, iteration)
         path = save_checkpoint(
-            self.output_dir / name,
-            model=self.unwrap_dist_model(self.model),
-            optimizer=self.optimizer,
-            scaler=self.scaler,
-            epoch=cur_epoch,
-            config_yaml=self.config_yaml(),
-            best_epoch=self.best_epoch,
-            best_agg_metric=self.best_agg_metric,
-            resume=resume,
-        )
+            self.output_dir / name, model=self.unwrap_dist_model(self.model),
+            optimizer=self.optimizer, scaler=self.scaler, epoch=cur_epoch,
+            config_yaml=self.config_yaml(), best_epoch=self.best_epoch,
+            best_agg_metric=self.best_agg_metric, resume=resume,
+        )  # fmt: skip
         prune_checkpoints(self.output_dir, self.settings.keep_last)
         return path
 
     def _load_checkpoint(self, url_or_filename: str) -> None:
         checkpoint = load_checkpoint(url_or_filename, "run.resume_ckpt_path")
         self.start_epoch = restore_training_state(
-            checkpoint,
-            model=self.unwrap_dist_model(self.model),
-            optimizer=self.optimizer,
+            checkpoint, model=self.unwrap_dist_model(self.model), optimizer=self.optimizer,
             scaler=self.scaler,
-        )
+        )  # fmt: skip
         if checkpoint.get("resume") is not None:  # mid-epoch: that epoch again, from its batch
             self.start_epoch = int(checkpoint["epoch"])
             self._resume = policy.mid_epoch_resume(checkpoint, self.settings, url_or_filename)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["false_negative_mask"]
+__all__ = ["false_negative_mask", "itc_targets", "itm_forbidden_pairs"]
 
 
 def _check_ids(name: str, ids: torch.Tensor) -> None:
@@ -67,3 +67,43 @@ def false_negative_mask(
         same_text = text_ids_a.to(device)[:, None] == text_ids_b.to(device)[None, :]
         mask = mask | same_text
     return mask
+
+
+def itc_targets(
+    product_ids: torch.Tensor,
+    text_ids: torch.Tensor,
+    queue_product_ids: torch.Tensor,
+    queue_text_ids: torch.Tensor,
+    handle_false_negatives: bool = True,
+) -> torch.Tensor:
+    """`(B, B + Q)` ITC positives of a batch against itself and the queue: same product or
+    same text, or, with `handle_false_negatives` off, each sample's own pair only (LAVIS's
+    ALBEF pretraining, where the rest of the row are negatives)."""
+    if not handle_false_negatives:
+        n = len(product_ids)
+        return torch.eye(n, n + len(queue_product_ids), dtype=torch.bool, device=product_ids.device)
+    return false_negative_mask(
+        product_ids,
+        torch.cat([product_ids, queue_product_ids.to(product_ids.device)]),
+        text_ids,
+        torch.cat([text_ids, queue_text_ids.to(text_ids.device)]),
+    )
+
+
+def itm_forbidden_pairs(
+    product_ids: torch.Tensor,
+    text_ids: torch.Tensor,
+    text_similarity: torch.Tensor | None = None,
+    near_duplicate_sim: float = 1.0,
+    handle_false_negatives: bool = True,
+) -> torch.Tensor:
+    """`(B, B)` pairs never drawn as ITM hard negatives: same product, same text, or texts at
+    least `near_duplicate_sim` alike (`text_similarity`, method.md section 4), so the rule holds
+    whatever the batch sampler put together. With `handle_false_negatives` off, only each
+    sample's own pair (LAVIS's ALBEF)."""
+    if not handle_false_negatives:
+        return torch.eye(len(product_ids), dtype=torch.bool, device=product_ids.device)
+    forbidden = false_negative_mask(product_ids, product_ids, text_ids, text_ids)
+    if text_similarity is not None:
+        forbidden = forbidden | (text_similarity.to(forbidden.device) >= near_duplicate_sim)
+    return forbidden
