@@ -101,3 +101,21 @@ def test_generated_table_matches_its_results_json(page: str, index: int, block: 
         f"{page}: table {index} differs from what {source} renders; regenerate it with "
         f"python benchmarks/compare_report.py --json {source} --readme {page} --marker ..."
     )
+
+
+HELDOUT = re.compile(r"<!-- (heldout-[a-z]+-table):start -->\n(.*?)<!-- \1:end -->", re.DOTALL)
+
+
+def test_published_benchmark_tables_match_their_results_json() -> None:
+    from lavis_syncmask.bench.report import published_table
+
+    found = 0
+    for page in PAGES:
+        for _, block in HELDOUT.findall(page.read_text(encoding="utf-8")):
+            source = block.split("`")[1]
+            assert block == published_table(Path(source), ROOT), (
+                f"{page.name}: the table from {source} is stale; regenerate it with "
+                "lavis_syncmask.bench.report.published_table"
+            )
+            found += 1
+    assert found, "the README lost the held-out benchmark table"

@@ -163,6 +163,13 @@ def plot(results: dict[str, Any], out: Path) -> None:
     plt.close(fig)
 
 
+def published_table(path: Path, root: Path = Path(".")) -> str:
+    """A results file's table as the docs carry it: the file it was rendered from (`path`,
+    relative to `root`), then the table (`tests/test_docs.py` holds the docs' copies to it)."""
+    results = json.loads((root / path).read_text())
+    return f"From `{path.as_posix()}`:\n\n" + render_table(results)
+
+
 def write_outputs(results: dict[str, Any], runs: list[dict[str, Any]], out: Path) -> str:
     """`bench.json`, `bench.md` and the plots into `out`; returns the table."""
     results["loss_curves"] = mean_curves(runs)
