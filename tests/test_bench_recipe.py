@@ -30,7 +30,7 @@ def catalogue(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_pretrain_tiny_carries_the_benchmark_recipe() -> None:
     recipe = load_flat(recipe_path())
     expected = {
-        "run.init_lr": 3e-3,
+        "run.init_lr": 1e-3,
         "run.lr_sched": "syncmask_warmup_cosine_step",
         "run.warmup_share": 0.05,
         "run.deterministic": True,
@@ -65,7 +65,7 @@ def test_lavis_baselines_share_the_recipes_itc_and_queue(arm: str) -> None:
 def test_drift_is_caught(tmp_path: Path) -> None:
     for arm in ("a_syncmask", "b_random_masks"):
         text = arm_path(arm).read_text()
-        (tmp_path / f"{arm}.yaml").write_text(text.replace("init_lr: 3e-3", "init_lr: 1e-3"))
+        (tmp_path / f"{arm}.yaml").write_text(text.replace("init_lr: 1e-3", "init_lr: 2e-3"))
     assert recipe_drift("b_random_masks", tmp_path) == {"run.init_lr"}
     assert sorted(p.stem for p in BENCH_DIR.glob("*.yaml")) == sorted(ARMS)
 
