@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 import test_reliability_search as reliability
 
-from lavis_syncmask.search.ann import ANN_FILE, AnnSearch, build_ann, ivf_params
+from lavis_syncmask.search.ann import (
+    ANN_FILE,
+    RECALL_TARGET,
+    AnnSearch,
+    build_ann,
+    ivf_params,
+)
 from lavis_syncmask.search.index import META_FILE
 from lavis_syncmask.search.query import SearchIndex, top_products
 
@@ -29,8 +35,11 @@ def clustered(rows: int, dim: int, seed: int = 0) -> np.ndarray:
 
 @pytest.mark.parametrize("kind", ["ivf", "hnsw"])
 def test_ann_recall_at_10_against_exact(kind: str) -> None:
-    features, queries = clustered(6000, 64), clustered(50, 64, seed=1)
-    ann, params = build_ann(features, kind, threads=1)
+    # Calibrated on queries of the kind later served (here: another 200 of the same draw),
+    # as an index calibrates on its catalogue's texts.
+    features, drawn = clustered(6000, 64), clustered(250, 64, seed=1)
+    calibration, queries = drawn[:200], drawn[200:]
+    ann, params = build_ann(features, kind, threads=1, queries=calibration)
     index = SearchIndex(Path("."), {}, features, [str(i) for i in range(6000)], [""] * 6000)
     approx = SearchIndex(index.folder, {}, features, index.products, index.texts,
                          ann=AnnSearch(ann, kind))  # fmt: skip
@@ -45,9 +54,35 @@ def test_ann_recall_at_10_against_exact(kind: str) -> None:
 
 
 def test_ivf_params_follow_the_row_count() -> None:
-    assert ivf_params(1_000_000) == {"nlist": 4000, "nprobe": 500}
-    assert ivf_params(100) == {"nlist": 2, "nprobe": 1}  # 39 training rows per list
-    assert ivf_params(8) == {"nlist": 1, "nprobe": 1}
+    assert ivf_params(1_000_000) == {"nlist": 4000}
+    assert ivf_params(100) == {"nlist": 2}  # 39 training rows per list
+    assert ivf_params(8) == {"nlist": 1}
+
+
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_search_breadth_is_calibrated_on_the_catalogue(kind: str) -> None:
+    """The smallest breadth that reaches the target on the catalogue's own rows: a harder
+    catalogue (more rows per neighbourhood) gets a broader search, and what was measured is
+    recorded."""
+    key = "ef_search" if kind == "hnsw" else "nprobe"
+    easy = build_ann(clustered(3000, 16), kind, threads=1)[1]
+    hard = build_ann(clustered(3000, 64), kind, threads=1)[1]
+    for params in (easy, hard):
+        assert params["calibrated_recall"] >= RECALL_TARGET, params
+    assert hard[key] >= easy[key]
+    one = build_ann(clustered(1, 8), kind, threads=1)[1]
+    assert one["calibrated_recall"] == 1.0
+
+
+def test_calibration_keeps_the_top_of_the_ladder_when_the_target_is_out_of_reach(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import lavis_syncmask.search.ann as ann_module
+
+    monkeypatch.setattr(ann_module, "RECALL_TARGET", 1.01)  # unreachable
+    params = build_ann(clustered(2000, 32), "hnsw", threads=1)[1]
+    assert params["ef_search"] == 2000  # the ladder ends at the row count
+    assert params["calibrated_recall"] <= 1.0
 
 
 @pytest.mark.parametrize("kind", ["ivf", "hnsw"])
@@ -62,6 +97,9 @@ def test_index_type_is_written_loaded_and_queried(
     assert reliability._index(checkpoints[0], table, tmp_path / kind, "--index-type", kind) == 0
     meta = json.loads((tmp_path / kind / META_FILE).read_text())
     assert meta["index_type"] == kind and (tmp_path / kind / ANN_FILE).is_file()
+    # calibrated on the catalogue's own texts: the breadth and the recall it measured
+    assert meta["ann"]["calibrated_recall"] >= RECALL_TARGET
+    assert meta["ann"]["ef_search" if kind == "hnsw" else "nprobe"] >= 1
     exact, approx = SearchIndex.load(tmp_path / "exact"), SearchIndex.load(tmp_path / kind)
     assert exact.ann is None and approx.ann is not None
     query = exact.features[5]

@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from lavis_syncmask.data.catalogue import CatalogueReader
 from lavis_syncmask.models.backbones import encode_image
-from lavis_syncmask.search.ann import INDEX_TYPES, build_ann, write_ann
+from lavis_syncmask.search.ann import CALIBRATION_QUERIES, INDEX_TYPES, build_ann, write_ann
 from lavis_syncmask.search.fingerprint import file_stamps, source_sha256
 from lavis_syncmask.search.model import SearchModel
 from lavis_syncmask.search.source import (
@@ -60,6 +60,25 @@ def image_itc_features(model: Any, images: torch.Tensor) -> torch.Tensor:
     """``(B, 3, H, W)`` -> ``(B, d)`` normalised ITC features."""
     tokens = encode_image(model.visual_encoder, images.to(model.device))
     return F.normalize(model.vision_proj(tokens[:, 0]), dim=-1)
+
+
+@torch.no_grad()
+def text_itc_features(search: SearchModel, texts: list[str]) -> np.ndarray:
+    """``(n, d)`` normalised ITC features of ``texts`` (each cleaned by the text processor)."""
+    model = search.model
+    tok = model.tokenize([search.text_processor(text) for text in texts])
+    out = model.encode_text(tok.input_ids, tok.attention_mask).last_hidden_state
+    return F.normalize(model.text_proj(out[:, 0]), dim=-1).cpu().numpy()
+
+
+def calibration_queries(search: SearchModel, texts: list[str]) -> np.ndarray:
+    """The ITC features of up to ``CALIBRATION_QUERIES`` evenly spread non-empty row texts:
+    the text-to-image searches an index serves, for calibrating its ANN structure."""
+    usable = [text for text in texts if text and text.strip()]
+    picks = np.unique(np.linspace(0, len(usable) - 1, min(CALIBRATION_QUERIES, len(usable))))
+    chosen = [usable[int(i)] for i in picks] if usable else []
+    blocks = [text_itc_features(search, chosen[i : i + 64]) for i in range(0, len(chosen), 64)]
+    return np.concatenate(blocks) if blocks else np.zeros((0, 1), dtype=np.float32)
 
 
 def check_replaceable(folder: Path) -> None:
@@ -141,12 +160,15 @@ def _write_features(
     return digests, seconds
 
 
-def _write_ann(folder: Path, index_type: str) -> dict[str, Any]:
-    """``ann.faiss`` over the written features (see `ann`); its index.json entries."""
+def _write_ann(folder: Path, index_type: str, queries: np.ndarray | None) -> dict[str, Any]:
+    """``ann.faiss`` over the written features (see `ann`), its search breadth calibrated on
+    ``queries``; its index.json entries."""
     if index_type == "exact":
         return {"index_type": "exact"}
     start = time.perf_counter()
-    ann, params = build_ann(np.load(folder / FEATURES_FILE, mmap_mode="r"), index_type)
+    features = np.load(folder / FEATURES_FILE, mmap_mode="r")
+    usable = queries if queries is not None and len(queries) else None
+    ann, params = build_ann(features, index_type, queries=usable)
     write_ann(ann, folder)
     return {"index_type": index_type, "ann": params,
             "ann_seconds": round(time.perf_counter() - start, 3)}  # fmt: skip
@@ -164,6 +186,7 @@ def _write_index(
     stamps = file_stamps(files)  # before reading: a file changed while indexed counts changed
     products, texts = product_keys(reader), row_texts(reader)
     digests, seconds = _write_features(search, reader, folder, **loader)
+    queries = None if index_type == "exact" else calibration_queries(search, texts)
     catalogue = isinstance(reader, CatalogueReader)
     with open(folder / ROWS_FILE, "w", encoding="utf-8") as rows_file:
         for pid, text, digest, file in zip(products, texts, digests, files):
@@ -183,7 +206,7 @@ def _write_index(
         "on_bad_row": data.get("on_bad_row") or "error",
         "source": {"sha256": source_sha256(digests, texts, products), "files": stamps},
         "seconds": round(seconds, 3),
-        **_write_ann(folder, index_type),
+        **_write_ann(folder, index_type, queries),
     }
     (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return meta

@@ -27,6 +27,7 @@ from lavis_syncmask.search.index import (
     META_FILE,
     ROWS_FILE,
     image_itc_features,
+    text_itc_features,
 )
 from lavis_syncmask.search.model import SearchModel, load_search_model
 from lavis_syncmask.search.source import Reader, open_source
@@ -110,10 +111,7 @@ def text_query(search: SearchModel, text: str) -> np.ndarray:
     cleaned = search.text_processor(text or "")
     if not cleaned.strip():
         raise ValueError("empty query: give --text with at least one word, or --image FILE")
-    model = search.model
-    tok = model.tokenize([cleaned])
-    out = model.encode_text(tok.input_ids, tok.attention_mask).last_hidden_state
-    return F.normalize(model.text_proj(out[:, 0]), dim=-1)[0].cpu().numpy()
+    return text_itc_features(search, [text])[0]
 
 
 def query_image(file: str | os.PathLike[str]) -> Image.Image:
