@@ -77,23 +77,32 @@ def _p(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:.3f}"
 
 
+#: The per-arm table's columns: header, summary key, digits.
+COLUMNS = (
+    ("sample-100 mean R", "sample100", 1),
+    ("full mean R (LAVIS ITM+ITC)", "full_itm_itc", 1),
+    ("full mean R (ITM prob.)", "full_itm", 1),
+    ("word sync", "word_sync_precision", 3),
+    ("patch sync", "patch_sync_precision", 3),
+    ("train s", "train_s", 0),
+)
+
+
 def render_table(results: dict[str, Any]) -> str:
-    """Markdown: one row per arm, then the paired comparisons."""
+    """Markdown: one row per arm (the columns some arm has), then the paired comparisons."""
+    summary = results["summary"]
+    columns = [c for c in COLUMNS if any(c[1] in entry for entry in summary.values())]
     lines = [
         f"Results: `{results['out']}` ({results['length']}; seeds {results['seeds']}; "
         "mean ± std over seeds; full protocol scored as LAVIS (ITM logit + ITC) and by ITM "
         "probability).",
         "",
-        "| arm | sample-100 mean R | full mean R (LAVIS ITM+ITC) | full mean R (ITM prob.) | "
-        "word sync | patch sync | train s |",
-        "|---|---|---|---|---|---|---|",
+        "| arm | " + " | ".join(header for header, _, _ in columns) + " |",
+        "|---|" + "---|" * len(columns),
     ]
-    for arm, entry in results["summary"].items():
-        lines.append(
-            f"| {ARMS[arm].label} | {_ms(entry, 'sample100')} | {_ms(entry, 'full_itm_itc')} | "
-            f"{_ms(entry, 'full_itm')} | {_ms(entry, 'word_sync_precision', 3)} | "
-            f"{_ms(entry, 'patch_sync_precision', 3)} | {_ms(entry, 'train_s', 0)} |"
-        )
+    for arm, entry in summary.items():
+        cells = [_ms(entry, key, digits) for _, key, digits in columns]
+        lines.append(f"| {ARMS[arm].label} | " + " | ".join(cells) + " |")
     rows = results["comparisons"]
     if rows:
         lines += [
