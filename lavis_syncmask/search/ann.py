@@ -111,20 +111,23 @@ def calibrate(
     serve), else with up to ``CALIBRATION_QUERIES`` evenly spread rows of ``data``, each left
     out of its own neighbours. Leaves ``ann`` configured with the breadth chosen."""
     rows, key = len(data), ("ef_search" if kind == "hnsw" else "nprobe")
-    if queries is None:
+    own_rows = queries is None
+    if own_rows:
         own = np.unique(np.linspace(0, rows - 1, min(CALIBRATION_QUERIES, rows)).astype(np.int64))
         queries, exclude = data[own], own.tolist()
     else:
         exclude = [-1] * len(queries)
     queries = np.ascontiguousarray(queries, dtype=np.float32)
-    k = min(k, rows - (1 if exclude[0] >= 0 else 0))
+    k = min(k, rows - (1 if own_rows else 0))
     if k < 1 or len(queries) == 0:  # nothing to find
         _configure(ann, kind, {key: 1})
         return {key: 1, "calibrated_recall": 1.0}
     truth: list[list[int]] = []
     for start in range(0, len(queries), 64):  # exact top k + 1, in blocks of queries
         scores = np.asarray(data @ queries[start : start + 64].T).T
-        truth.extend(np.argsort(-scores, axis=1)[:, : k + 1].tolist())
+        top = np.argpartition(-scores, min(k, rows - 1), axis=1)[:, : k + 1]  # no full sort
+        order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1)
+        truth.extend(np.take_along_axis(top, order, axis=1).tolist())
     for breadth in _breadths(kind, params, rows):
         _configure(ann, kind, {key: breadth})
         found = ann.search(queries, k + 1)[1].tolist()
