@@ -5,6 +5,8 @@ part of an index folder (``--index-type``)."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,7 @@ from lavis_syncmask.search.ann import (
     build_ann,
     ivf_params,
 )
-from lavis_syncmask.search.index import META_FILE
+from lavis_syncmask.search.index import FEATURES_FILE, META_FILE
 from lavis_syncmask.search.query import SearchIndex, top_products
 
 pytest.importorskip("faiss")
@@ -124,3 +126,29 @@ def test_broken_ann_index_is_refused(tmp_path: Path, checkpoints: tuple[Path, Pa
     (tmp_path / "i" / META_FILE).write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="unknown index type 'lsh'"):
         SearchIndex.load(tmp_path / "i")
+
+
+def test_files_of_another_index_are_refused(
+    tmp_path: Path, checkpoints: tuple[Path, Path, Path]
+) -> None:
+    """Same catalogue, same row count, another checkpoint: its features.npy or ann.faiss copied
+    into the index would answer with another model's rows; the recorded SHA-256 refuses them,
+    while a file merely touched (same bytes, new time) is re-hashed and accepted."""
+    from catalogue_fixtures import write_catalogue
+
+    write_catalogue(tmp_path / "shop", (2, 1))
+    table = tmp_path / "shop" / "train.csv"
+    for name, checkpoint in (("a", checkpoints[0]), ("b", checkpoints[1])):
+        assert reliability._index(checkpoint, table, tmp_path / name, "--index-type", "ivf") == 0
+    meta = json.loads((tmp_path / "a" / META_FILE).read_text())
+    assert set(meta["artifacts"]) == {FEATURES_FILE, ANN_FILE}
+    features = tmp_path / "a" / FEATURES_FILE
+    os.utime(features, ns=(features.stat().st_atime_ns, features.stat().st_mtime_ns + 10**9))
+    SearchIndex.load(tmp_path / "a")
+    for name in (ANN_FILE, FEATURES_FILE):
+        saved = (tmp_path / "a" / name).read_bytes()
+        shutil.copyfile(tmp_path / "b" / name, tmp_path / "a" / name)
+        with pytest.raises(ValueError, match=f"{name} is not the file this index wrote"):
+            SearchIndex.load(tmp_path / "a")
+        (tmp_path / "a" / name).write_bytes(saved)
+    SearchIndex.load(tmp_path / "a")

@@ -7,7 +7,12 @@ An index records:
 - one SHA-256 over every row in order (image digest, text, product id): the source fingerprint;
 - the size and modification time (ns) of every such file (each image of a catalogue, or the
   h5 file);
-- the checkpoint's path and the SHA-256 of its bytes (streamed).
+- the checkpoint's path and the SHA-256 of its bytes (streamed);
+- the SHA-256, size and modification time of the files it wrote itself (``features.npy``,
+  ``ann.faiss``): an index folder whose features or ANN structure were replaced (copied in from
+  another index of the same row count, say) is refused on load rather than answering with
+  another model's rows. A file with its recorded size and time is taken as is; any other is
+  re-hashed, so loading a 1M-row index costs one ``stat`` per file unless it was touched.
 
 A query compares the reopened source with the index row by row: the row count, each row's
 product id and text (a re-ordered or edited table), and each row's image. Images are re-hashed
@@ -37,6 +42,34 @@ from lavis_syncmask.search.source import (
 
 class SourceChangedError(ValueError):
     """The rows, images or checkpoint an index was built from changed since indexing."""
+
+
+def artifact_fingerprints(folder: Path, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``{name: {"sha256", "stamp": [size, mtime_ns]}}`` of files written into an index folder."""
+    recorded = {}
+    for name in names:
+        stamp = file_stamps([str(folder / name)])[str(folder / name)]
+        recorded[name] = {"sha256": file_sha256(folder / name), "stamp": stamp}
+    return recorded
+
+
+def check_artifacts(folder: Path, meta: dict[str, Any]) -> None:
+    """The index's own files are the ones its ``index.json`` recorded (indexes written before
+    these were recorded are not checked; a missing file is left to the loader that needs it)."""
+    for name, want in meta.get("artifacts", {}).items():
+        path = folder / name
+        if not path.is_file():
+            continue
+        stat = path.stat()
+        if [stat.st_size, stat.st_mtime_ns] == want["stamp"]:
+            continue  # untouched since indexing
+        got = file_sha256(path)
+        if got != want["sha256"]:
+            raise ValueError(
+                f"{path} is not the file this index wrote (sha256 {got[:12]}, recorded "
+                f"{want['sha256'][:12]}): the index was altered or mixed with another's files; "
+                "index again"
+            )
 
 
 def file_stamps(files: Sequence[str]) -> dict[str, list[int]]:

@@ -7,7 +7,8 @@ draws and what the index was built from. An index is a folder:
 - ``rows.jsonl``: per row ``{"product": id, "text": ..., "image_sha256": ..., "file": ...}``
   (``file``: the row's image file, catalogue tables only);
 - ``index.json``: the checkpoint (path and SHA-256), the data source (absolute paths, its
-  fingerprint and file stamps, see `fingerprint`), N, d, the model type, the index type;
+  fingerprint and file stamps, see `fingerprint`), N, d, the model type, the index type, and
+  the SHA-256 and stamp of ``features.npy`` and ``ann.faiss`` (``artifacts``);
 - ``ann.faiss``: the approximate-search structure of an ``ivf`` or ``hnsw`` index (`ann`).
 
 The index is written into a hidden sibling folder (``.NAME.partial-PID-*``) and renamed into
@@ -37,8 +38,14 @@ from tqdm import tqdm
 
 from lavis_syncmask.data.catalogue import CatalogueReader
 from lavis_syncmask.models.backbones import encode_image
-from lavis_syncmask.search.ann import CALIBRATION_QUERIES, INDEX_TYPES, build_ann, write_ann
-from lavis_syncmask.search.fingerprint import file_stamps, source_sha256
+from lavis_syncmask.search.ann import (
+    ANN_FILE,
+    CALIBRATION_QUERIES,
+    INDEX_TYPES,
+    build_ann,
+    write_ann,
+)
+from lavis_syncmask.search.fingerprint import artifact_fingerprints, file_stamps, source_sha256
 from lavis_syncmask.search.model import SearchModel
 from lavis_syncmask.search.source import (
     ImageRows,
@@ -208,6 +215,8 @@ def _write_index(
         "seconds": round(seconds, 3),
         **_write_ann(folder, index_type, queries),
     }
+    written = [FEATURES_FILE] + ([ANN_FILE] if index_type != "exact" else [])
+    meta["artifacts"] = artifact_fingerprints(folder, written)
     (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return meta
 

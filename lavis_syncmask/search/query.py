@@ -20,7 +20,12 @@ from PIL import Image
 from lavis_syncmask.data.images import load_rgb
 from lavis_syncmask.models.backbones import encode_image
 from lavis_syncmask.search.ann import AnnSearch, load_ann
-from lavis_syncmask.search.fingerprint import check_checkpoint, check_source, source_sha256
+from lavis_syncmask.search.fingerprint import (
+    check_artifacts,
+    check_checkpoint,
+    check_source,
+    source_sha256,
+)
 from lavis_syncmask.search.index import (
     FEATURES_FILE,
     INDEX_VERSION,
@@ -81,6 +86,7 @@ class SearchIndex:
         if meta.get("rows") == 0:
             raise ValueError(f"{path} is an index of 0 rows: nothing to search; index a source "
                              "with rows")  # fmt: skip
+        check_artifacts(path, meta)
         features = np.load(path / FEATURES_FILE)
         with open(path / ROWS_FILE, encoding="utf-8") as handle:
             rows = [json.loads(line) for line in handle]
