@@ -43,6 +43,25 @@ def test_paired_difference_has_t_interval_p_value_and_holm() -> None:
     assert math.isnan(holm([math.nan, 0.2])[0]) and holm([math.nan, 0.2])[1] == 0.2
 
 
+def test_holm_runs_within_each_family_and_over_the_table() -> None:
+    """An ablation added to a run folder leaves the headline family's adjusted p as it was;
+    the whole table's Holm p is kept beside it."""
+    from lavis_syncmask.bench.report import comparisons
+
+    def run(arm: str, seed: int, recall: float) -> dict:
+        return {"arm": arm, "seed": seed, "metrics": {"full_itm_itc": {"r_mean": recall}}}
+
+    head = [run("a_syncmask", s, 30.0 + s + (s % 2)) for s in range(4)]
+    head += [run("e_albef", s, 20.0 + s) for s in range(4)]
+    ablation = [run("d_no_mim", s, 31.0 + s) for s in range(4)]
+    alone = comparisons(head, ["a_syncmask", "e_albef"])
+    both = comparisons(head + ablation, ["a_syncmask", "e_albef", "d_no_mim"])
+    assert [r["family"] for r in both] == ["headline", "ablation"]
+    assert both[0]["p_holm"] == pytest.approx(alone[0]["p_holm"]) == pytest.approx(both[0]["p"])
+    assert both[0]["p_holm_table"] == pytest.approx(2 * both[0]["p"])  # the smaller of two
+    assert both[1]["p_holm_table"] >= both[1]["p_holm"] == pytest.approx(both[1]["p"])
+
+
 def test_feature_cosine_reads_collapse_as_one() -> None:
     from lavis_syncmask.tasks.step_metrics import mean_off_diagonal_cosine
 

@@ -29,17 +29,22 @@ class Arm:
     label: str
     defining_keys: frozenset[str]  # dotted keys; "model" alone: the whole model section
     baseline: bool = False  # LAVIS's own model (paired as the reference)
+    #: Holm family of (a) against this arm: "headline" (the comparisons the benchmark exists
+    #: for, fixed before any test run) or "ablation" (parts of the method, a family of its own)
+    family: str = "headline"
 
 
 ARMS: dict[str, Arm] = {
     "a_syncmask": Arm("(a) SyncMask as shipped", frozenset()),
     "b_random_masks": Arm("(b) random masks", frozenset({"model.strategy"})),
-    "c_random_batches": Arm("(c) random batches", frozenset({"run.batch_sampler"})),
-    "d_no_mim": Arm("(d) no MIM", frozenset({"model.use_mim"})),
+    "c_random_batches": Arm("(c) random batches", frozenset({"run.batch_sampler"}),
+                            family="ablation"),  # fmt: skip
+    "d_no_mim": Arm("(d) no MIM", frozenset({"model.use_mim"}), family="ablation"),
     "e_albef": Arm("(e) LAVIS AlbefPretrain", frozenset({"model", "run.batch_sampler"}), True),
     "f_blip": Arm("(f) LAVIS BlipPretrain", frozenset({"model", "run.batch_sampler"}), True),
     "g_syncmask_no_fn_handling": Arm(
-        "(g) SyncMask, same-product pairs as LAVIS", frozenset({"model.false_negatives"})
+        "(g) SyncMask, same-product pairs as LAVIS", frozenset({"model.false_negatives"}),
+        family="ablation",
     ),
 }
 #: The arm every other one is paired against first (LAVIS's own ALBEF).

@@ -1,5 +1,5 @@
 """Paired comparisons over seeds: mean difference, 95% t-interval, two-sided p-value (paired
-t-test), and Holm's adjustment over the table's family of comparisons."""
+t-test), and Holm's adjustment within each family of comparisons (and over the whole table)."""
 
 from __future__ import annotations
 
@@ -62,7 +62,16 @@ def compare_arms(
 
 
 def adjust_family(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """`rows` with `p_holm`: Holm's adjustment over all of them (one family: the table)."""
-    for row, adjusted in zip(rows, holm([r["p"] for r in rows])):
-        row["p_holm"] = adjusted
+    """`rows` with `p_holm`: Holm's adjustment within each row's `family` (all of them one
+    family when no row names one) and, where rows name families, `p_holm_table`: Holm's over
+    the whole table, so that a reader can see what survives without the split."""
+    families: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        families.setdefault(row.get("family", ""), []).append(i)
+    for members in families.values():
+        for i, adjusted in zip(members, holm([rows[i]["p"] for i in members])):
+            rows[i]["p_holm"] = adjusted
+    if any("family" in row for row in rows):
+        for row, adjusted in zip(rows, holm([r["p"] for r in rows])):
+            row["p_holm_table"] = adjusted
     return rows
