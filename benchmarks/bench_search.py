@@ -20,9 +20,9 @@ depend on the weights. Prints the machine, the commit and the configuration firs
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
-import csv
 import platform
 import resource
 import subprocess

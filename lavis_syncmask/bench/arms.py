@@ -37,13 +37,15 @@ class Arm:
 ARMS: dict[str, Arm] = {
     "a_syncmask": Arm("(a) SyncMask as shipped", frozenset()),
     "b_random_masks": Arm("(b) random masks", frozenset({"model.strategy"})),
-    "c_random_batches": Arm("(c) random batches", frozenset({"run.batch_sampler"}),
-                            family="ablation"),  # fmt: skip
+    "c_random_batches": Arm(
+        "(c) random batches", frozenset({"run.batch_sampler"}), family="ablation"
+    ),
     "d_no_mim": Arm("(d) no MIM", frozenset({"model.use_mim"}), family="ablation"),
     "e_albef": Arm("(e) LAVIS AlbefPretrain", frozenset({"model", "run.batch_sampler"}), True),
     "f_blip": Arm("(f) LAVIS BlipPretrain", frozenset({"model", "run.batch_sampler"}), True),
     "g_syncmask_no_fn_handling": Arm(
-        "(g) SyncMask, same-product pairs as LAVIS", frozenset({"model.false_negatives"}),
+        "(g) SyncMask, same-product pairs as LAVIS",
+        frozenset({"model.false_negatives"}),
         family="ablation",
     ),
 }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -125,8 +126,7 @@ def _comparison_table(rows: list[dict[str, Any]]) -> list[str]:
     families = "family" in rows[0]
     if families:
         rows = sorted(rows, key=lambda r: r["family"] != "headline")  # headline first, stable
-        counts = {f: sum(r["family"] == f for r in rows) for f in dict.fromkeys(r["family"]
-                                                                               for r in rows)}
+        counts = Counter(r["family"] for r in rows)  # insertion order: headline first
         intro = ("Paired differences over seeds (95% t-interval, paired t-test p; Holm-adjusted "
                  "within each family: " + ", ".join(f"{f} {n}" for f, n in counts.items())
                  + f" comparisons, and over the whole table's {len(rows)}):")  # fmt: skip
