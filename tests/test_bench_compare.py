@@ -128,6 +128,8 @@ def test_bench_trains_through_the_product_tables_resumes_and_reproduces(
     other = ["--data-root", str(catalogue), "--out", str(out), "--report-only", "--arms", "a,e"]
     assert main([*other, "--seeds", "0,1"]) == 0
     assert json.loads((out / "bench.json").read_text())["summary"] == saved["summary"]
+    with pytest.raises(SystemExit, match="no finished run of arms b_random_masks"):
+        main([*other[:-1], "b", "--seeds", "0"])  # nothing to table: an error, not an empty one
     # The recorded training command, run again, writes the same per-step metrics.
     steps = out / "runs" / "a_syncmask_s0" / "metrics.jsonl"
     before = steps.read_text()

@@ -186,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     started, todo = time.time(), specs(args)
     if args.report_only:
         runs = [r for r in map(read_any_result, todo) if r is not None]
+        if not runs:
+            raise SystemExit(f"--report-only: no finished run of arms {','.join(args.arms)} and "
+                             f"seeds {','.join(map(str, args.seeds))} in {out / 'runs'}; train "
+                             "them first (the same command without --report-only)")  # fmt: skip
     else:
         runs = run_all(todo, args.jobs)
     runs.sort(key=lambda r: (r["seed"], list(ARMS).index(r["arm"])))
