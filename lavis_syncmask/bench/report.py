@@ -127,9 +127,10 @@ def _comparison_table(rows: list[dict[str, Any]]) -> list[str]:
     if families:
         rows = sorted(rows, key=lambda r: r["family"] != "headline")  # headline first, stable
         counts = Counter(r["family"] for r in rows)  # insertion order: headline first
+        sizes = ", ".join(f"{family} {n}" for family, n in counts.items())
         intro = ("Paired differences over seeds (95% t-interval, paired t-test p; Holm-adjusted "
-                 "within each family: " + ", ".join(f"{f} {n}" for f, n in counts.items())
-                 + f" comparisons, and over the whole table's {len(rows)}):")  # fmt: skip
+                 f"within each family of comparisons ({sizes}) and over all {len(rows)} of the "
+                 "table):")  # fmt: skip
         header = ["| family | comparison | figure | Δ [95% CI] | p | Holm p (family) | "
                   "Holm p (table) | seeds |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     else:
