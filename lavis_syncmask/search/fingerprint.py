@@ -46,11 +46,11 @@ class SourceChangedError(ValueError):
 
 def artifact_fingerprints(folder: Path, names: Sequence[str]) -> dict[str, dict[str, Any]]:
     """``{name: {"sha256", "stamp": [size, mtime_ns]}}`` of files written into an index folder."""
-    recorded = {}
-    for name in names:
-        stamp = file_stamps([str(folder / name)])[str(folder / name)]
-        recorded[name] = {"sha256": file_sha256(folder / name), "stamp": stamp}
-    return recorded
+    stamps = file_stamps([str(folder / name) for name in names])
+    return {
+        name: {"sha256": file_sha256(folder / name), "stamp": stamps[str(folder / name)]}
+        for name in names
+    }
 
 
 def check_artifacts(folder: Path, meta: dict[str, Any]) -> None:
